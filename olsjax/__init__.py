@@ -1,0 +1,54 @@
+"""olsjax: ordinary least squares as a one-layer linear transformer, in JAX.
+
+The library never changes JAX's global configuration: call
+``jax.config.update("jax_enable_x64", True)`` yourself for float64.
+"""
+
+from ._attention import (
+    linear_attention,
+    linear_attention_matrix,
+    linear_scores,
+    softmax_attention,
+    softmax_attention_matrix,
+    softmax_scores,
+)
+from ._construct import (
+    FACTORS,
+    construct_ols,
+    construct_regression_attention,
+    whiten,
+)
+from ._linalg import METHODS, condition_number, hat_matrix, lstsq
+from ._transformer import (
+    LinearTransformer,
+    RegressionAttention,
+    attention_matrix,
+    effective_weights,
+    forward,
+    regression_attention,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "FACTORS",
+    "METHODS",
+    "LinearTransformer",
+    "RegressionAttention",
+    "attention_matrix",
+    "condition_number",
+    "construct_ols",
+    "construct_regression_attention",
+    "effective_weights",
+    "forward",
+    "hat_matrix",
+    "linear_attention",
+    "linear_attention_matrix",
+    "linear_scores",
+    "lstsq",
+    "regression_attention",
+    "softmax_attention",
+    "softmax_attention_matrix",
+    "softmax_scores",
+    "whiten",
+]

@@ -1,0 +1,126 @@
+"""Parameter pytrees and forward passes of the one-layer linear transformer.
+
+``LinearTransformer`` is the model of THEOREMS.md,
+``f_θ(X*; X) = LinAttn(X* W_Q, X W_K, X W_V) · W_FFN · W_P``, with optional
+projection biases and an output bias (zero unless an intercept is fitted).
+``RegressionAttention`` is the values-are-targets form (T4): the context's
+targets are the values, so only ``W_Q`` and ``W_K`` are parameters.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, Float
+
+from ._attention import linear_attention, linear_attention_matrix
+from ._linalg import mT, mm
+
+
+def _pytree(cls, meta: tuple[str, ...] = ("route",)):
+    data = [f.name for f in dataclasses.fields(cls) if f.name not in meta]
+    return jax.tree_util.register_dataclass(cls, data_fields=data, meta_fields=list(meta))
+
+
+def _project(x: Array, w: Array, b: Array) -> Array:
+    return mm(x, w) + b[..., None, :]
+
+
+@_pytree
+@dataclasses.dataclass(frozen=True)
+class LinearTransformer:
+    """Weights of a one-layer linear transformer (slow memory).
+
+    **Fields:** ``w_q``, ``w_k``, ``w_v``: ``(d, k)`` projections; ``w_ffn``:
+    ``(k, k)``; ``w_p``: ``(k, m)`` output head; ``b_q``, ``b_k``, ``b_v``:
+    ``(k,)`` projection biases; ``b_out``: ``(m,)`` output bias. Any leading
+    batch dimensions. ``route`` names the construction that produced it
+    (static metadata, not a leaf).
+    """
+
+    w_q: Array
+    w_k: Array
+    w_v: Array
+    w_ffn: Array
+    w_p: Array
+    b_q: Array
+    b_k: Array
+    b_v: Array
+    b_out: Array
+    route: str = "custom"
+
+
+@_pytree
+@dataclasses.dataclass(frozen=True)
+class RegressionAttention:
+    """Values-are-targets attention (T4): ``LinAttn(X* W_Q + b_q, X W_K + b_k, Y)``.
+
+    **Fields:** ``w_q``, ``w_k``: ``(d, k)``; ``b_q``, ``b_k``: ``(k,)``;
+    ``intercept``: ``(,)`` 0 or 1, weight of the mean of the context targets
+    added to every prediction. ``route`` as in ``LinearTransformer``.
+    """
+
+    w_q: Array
+    w_k: Array
+    b_q: Array
+    b_k: Array
+    intercept: Array
+    route: str = "custom"
+
+
+def forward(
+    params: LinearTransformer,
+    queries: Float[Array, "*b q d"],
+    context: Float[Array, "*b n d"],
+) -> Float[Array, "*b q m"]:
+    """One forward pass ``f_θ(X*; X)``: attend from ``queries`` to ``context``.
+
+    **Arguments:** ``params``; ``queries`` ``X*`` ``(..., q, d)``; ``context``
+    ``X`` ``(..., n, d)``.
+
+    **Returns:** ``(..., q, m)`` = ``LinAttn(X*W_Q+b_q, XW_K+b_k, XW_V+b_v) W_FFN W_P + b_out``.
+    """
+    q = _project(queries, params.w_q, params.b_q)
+    k = _project(context, params.w_k, params.b_k)
+    v = _project(context, params.w_v, params.b_v)
+    hidden = mm(linear_attention(q, k, v), params.w_ffn)
+    return mm(hidden, params.w_p) + params.b_out[..., None, :]
+
+
+def attention_matrix(
+    params: LinearTransformer | RegressionAttention,
+    queries: Float[Array, "*b q d"],
+    context: Float[Array, "*b n d"],
+) -> Float[Array, "*b q n"]:
+    """The ``q × n`` linear-attention matrix ``(X*W_Q+b_q)(XW_K+b_k)ᵀ / n`` of either model."""
+    q = _project(queries, params.w_q, params.b_q)
+    k = _project(context, params.w_k, params.b_k)
+    return linear_attention_matrix(q, k)
+
+
+def regression_attention(
+    params: RegressionAttention,
+    queries: Float[Array, "*b q d"],
+    context: Float[Array, "*b n d"],
+    targets: Float[Array, "*b n m"],
+) -> Float[Array, "*b q m"]:
+    """Values-are-targets forward pass: attend from ``queries`` to ``(context, targets)``.
+
+    **Returns:** ``(..., q, m)`` = ``LinAttn(X*W_Q+b_q, XW_K+b_k, Y) + intercept·mean(Y)``.
+    """
+    q = _project(queries, params.w_q, params.b_q)
+    k = _project(context, params.w_k, params.b_k)
+    mean = jnp.mean(targets, axis=-2, keepdims=True)
+    return linear_attention(q, k, targets) + params.intercept[..., None, None] * mean
+
+
+def effective_weights(
+    params: RegressionAttention,
+    context: Float[Array, "*b n d"],
+    targets: Float[Array, "*b n m"],
+) -> Float[Array, "*b d m"]:
+    """The blog's effective coefficients ``W_Q W_Kᵀ XᵀY / n`` (with ``X`` shifted by the key bias)."""
+    k = _project(context, params.w_k, params.b_k)
+    return mm(params.w_q, mm(mT(k), targets)) / context.shape[-2]
