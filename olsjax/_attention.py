@@ -15,8 +15,9 @@ from jaxtyping import Array, Float
 from ._linalg import mT, mm
 
 
-def _causal_mask(nq: int, nk: int) -> Array:
-    return jnp.tril(jnp.ones((nq, nk), bool))
+def _causal_mask(shape: tuple[int, ...]) -> Array:
+    """Lower-triangular mask over the last two axes, broadcast to ``shape``."""
+    return jnp.broadcast_to(jnp.tril(jnp.ones(shape[-2:], bool)), shape)
 
 
 def _check_causal(q: Array, k: Array) -> None:
@@ -43,7 +44,7 @@ def linear_attention_matrix(
         return scores / k.shape[-2]
     _check_causal(q, k)
     counts = jnp.arange(1, q.shape[-2] + 1, dtype=q.dtype)[:, None]
-    return jnp.where(_causal_mask(q.shape[-2], k.shape[-2]), scores, 0) / counts
+    return jnp.where(_causal_mask(scores.shape), scores, 0) / jnp.broadcast_to(counts, scores.shape)
 
 
 def linear_attention(
@@ -78,7 +79,7 @@ def softmax_scores(
     if not causal:
         return scores
     _check_causal(q, k)
-    return jnp.where(_causal_mask(q.shape[-2], k.shape[-2]), scores, -jnp.inf)
+    return jnp.where(_causal_mask(scores.shape), scores, -jnp.inf)
 
 
 def softmax_attention_matrix(

@@ -22,12 +22,14 @@ from typing import Literal, NamedTuple
 import jax
 import jax.numpy as jnp
 from jax.scipy.linalg import solve_triangular
+from jax.typing import ArrayLike
 from jaxtyping import Array, Bool, Float
 
 from . import _checks
 from ._linalg import (
     check_pinv_route,
     gram,
+    identity,
     inv_sqrt,
     is_deficient,
     keep_mask,
@@ -69,19 +71,19 @@ def _spectral(x, y, ridge, rcond, zca):
 
 
 def _cholesky(x, y, ridge):
-    n, d = x.shape[-2:]
-    c = jnp.linalg.cholesky(gram(x) + (ridge / n) * jnp.eye(d, dtype=x.dtype))
-    c_inv = solve_triangular(c, jnp.broadcast_to(jnp.eye(d, dtype=x.dtype), c.shape), lower=True)
+    n = x.shape[-2]
+    c = jnp.linalg.cholesky(gram(x) + (ridge / n) * identity(x))
+    c_inv = solve_triangular(c, identity(x), lower=True)
     p = solve_triangular(c, mm(mT(x), y) / n, lower=True)
     return Whitening(mT(c_inv), p, math.sqrt(n) * jnp.abs(jnp.diagonal(c, axis1=-2, axis2=-1)))
 
 
 def _qr(x, y, ridge):
-    n, d = x.shape[-2:]
+    n = x.shape[-2]
     if ridge:
         x, y = ridge_augment(x, y, ridge)
     q, r = jnp.linalg.qr(x / math.sqrt(n))
-    l = solve_triangular(r, jnp.broadcast_to(jnp.eye(d, dtype=x.dtype), r.shape), lower=False)
+    l = solve_triangular(r, identity(r), lower=False)
     p = mm(mT(q), y) / math.sqrt(n)
     return Whitening(l, p, math.sqrt(n) * jnp.abs(jnp.diagonal(r, axis1=-2, axis2=-1)))
 
@@ -124,8 +126,7 @@ def ridge_head(
     """
     if not ridge:
         return w.p, jnp.zeros(w.p.shape[:-2], bool)
-    eye = jnp.eye(w.l.shape[-1], dtype=w.l.dtype)
-    m = eye - (ridge / n) * mm(mT(w.l), w.l)
+    m = identity(w.l) - (ridge / n) * mm(mT(w.l), w.l)
     singular = jnp.linalg.eigvalsh(m)[..., 0] <= m.shape[-1] * jnp.finfo(m.dtype).eps
     return jnp.linalg.solve(m, w.p), singular
 
@@ -152,9 +153,8 @@ def _construct_ols(x, y, factor, ridge, intercept, rcond):
     deficient, rank = _deficiency(w, factor, x.shape[-2:], x.dtype, rcond)
     deficient = deficient | (singular & (rcond is None))
     bias = -mm(x_mean, w.l)[..., 0, :]
-    eye = jnp.broadcast_to(jnp.eye(w.l.shape[-1], dtype=x.dtype), w.l.shape)
     params = LinearTransformer(
-        w.l, w.l, w.l, eye, head, bias, bias, bias, y_mean[..., 0, :], route=factor
+        w.l, w.l, w.l, identity(w.l), head, bias, bias, bias, y_mean[..., 0, :], route=factor
     )
     return poison(params, deficient), deficient, rank
 
@@ -168,8 +168,8 @@ def _check_construction(x, factor, ridge, rcond, *, needs_full_rank):
 
 
 def construct_ols(
-    X: Float[Array, "*b n d"],
-    Y: Float[Array, "*b n m"] | Float[Array, "*b n"],
+    X: ArrayLike,
+    Y: ArrayLike,
     *,
     factor: Factor = "qr",
     ridge: float = 0.0,
@@ -215,7 +215,7 @@ def _construct_regression_attention(x, factor, ridge, intercept, rcond):
 
 
 def construct_regression_attention(
-    X: Float[Array, "*b n d"],
+    X: ArrayLike,
     *,
     factor: Factor = "qr",
     ridge: float = 0.0,

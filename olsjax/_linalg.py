@@ -15,6 +15,7 @@ from typing import Literal, NamedTuple
 import jax
 import jax.numpy as jnp
 from jax.scipy.linalg import solve_triangular
+from jax.typing import ArrayLike
 from jaxtyping import Array, Bool, Float, PyTree
 
 from . import _checks
@@ -34,6 +35,12 @@ mm = functools.partial(jnp.matmul, precision=HIGHEST)
 def mT(a: Float[Array, "*b r c"]) -> Float[Array, "*b c r"]:
     """Transpose of the last two axes."""
     return jnp.swapaxes(a, -1, -2)
+
+
+def identity(like: Float[Array, "*b r d"]) -> Float[Array, "*b d d"]:
+    """Identity of size ``d``, with the batch shape and dtype of ``like``."""
+    d = like.shape[-1]
+    return jnp.broadcast_to(jnp.eye(d, dtype=like.dtype), (*like.shape[:-2], d, d))
 
 
 def rank_tolerance(method: str, n: int, d: int, dtype) -> float:
@@ -80,7 +87,7 @@ def ridge_augment(
 ) -> tuple[Float[Array, "*b n+d d"], Float[Array, "*b n+d m"]]:
     """Stack ``√λ·I`` under ``X`` and zeros under ``Y``: ridge as plain least squares."""
     d, m = x.shape[-1], y.shape[-1]
-    root = jnp.broadcast_to(jnp.sqrt(ridge) * jnp.eye(d, dtype=x.dtype), (*x.shape[:-2], d, d))
+    root = jnp.sqrt(ridge) * identity(x)
     zeros = jnp.zeros((*y.shape[:-2], d, m), y.dtype)
     return jnp.concatenate([x, root], -2), jnp.concatenate([y, zeros], -2)
 
@@ -124,7 +131,7 @@ def _lstsq_svd(x, y, ridge, rcond):
 
 
 def _lstsq_cholesky(x, y, ridge):
-    c = jnp.linalg.cholesky(mm(mT(x), x) + ridge * jnp.eye(x.shape[-1], dtype=x.dtype))
+    c = jnp.linalg.cholesky(mm(mT(x), x) + ridge * identity(x))
     z = solve_triangular(c, mm(mT(x), y), lower=True)
     beta = solve_triangular(mT(c), z, lower=False)
     return Solution(beta, jnp.abs(jnp.diagonal(c, axis1=-2, axis2=-1)))
@@ -178,9 +185,9 @@ def hat(
     return mm(u * shrink[..., None, :], mT(u)), jnp.sqrt(s * s + ridge)
 
 
-def condition_number(x: Float[Array, "*b n d"]) -> Float[Array, "*b"]:
-    """2-norm condition number ``s_max / s_min`` of ``X``."""
-    s = jnp.linalg.svd(x, compute_uv=False)
+def condition_number(X: ArrayLike) -> Float[Array, "*b"]:
+    """2-norm condition number ``κ(X) = s_max / s_min`` of ``X`` ``(..., n, d)``, from its SVD."""
+    s = jnp.linalg.svd(_checks.design(X), compute_uv=False)
     return s[..., 0] / s[..., -1]
 
 
@@ -202,8 +209,8 @@ def check_pinv_route(route: str, rcond: float | None) -> None:
 
 
 def lstsq(
-    X: Float[Array, "*b n d"],
-    Y: Float[Array, "*b n m"] | Float[Array, "*b n"],
+    X: ArrayLike,
+    Y: ArrayLike,
     *,
     method: Method = "qr",
     ridge: float = 0.0,
@@ -242,7 +249,7 @@ def _hat_checked(x, ridge, rcond):
 
 
 def hat_matrix(
-    X: Float[Array, "*b n d"], *, ridge: float = 0.0, rcond: float | None = None
+    X: ArrayLike, *, ridge: float = 0.0, rcond: float | None = None
 ) -> Float[Array, "*b n n"]:
     """Hat (ridge smoother) matrix ``H_λ = X(XᵀX + λI)⁻¹Xᵀ``, computed from the SVD of ``X``.
 
