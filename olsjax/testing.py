@@ -1,0 +1,302 @@
+"""Testing support: generated regression problems, exact references, the error bound.
+
+Like ``numpy.testing``, this module is public: ``proofs/``, ``tests/`` and
+``olsjax verify`` use it, and so can users checking their own constructions.
+
+- ``make_design``/``make_problem`` build ``X = U diag(s) Vᵀ`` with log-spaced
+  singular values, so ``κ(X)`` is chosen, and targets ``Y = X B + noise``.
+- ``exact_lstsq``/``exact_predict`` solve least squares in rational arithmetic
+  (``fractions.Fraction``): every float is a dyadic rational, so the reference
+  is the exact answer for the rounded data, independent of any floating-point
+  code, including the code under test. Minimum-norm answers for rank-deficient
+  ``X`` come from an exact full-rank factorisation.
+- ``assert_within_bound`` checks THEOREMS.md's
+  ``‖f − f_ref‖/‖f_ref‖ ≤ c·u·(κ^p + κ²·tan θ)``: ``p = 1`` for routes that
+  never form ``XᵀX``, ``p = 2`` for those that do; the ``κ²·tan θ`` term is the
+  unavoidable sensitivity of least squares to data with residual
+  (Wedin; Higham, *Accuracy and Stability*, §20.1), zero for an exact fit.
+- Hypothesis strategies (``problems``, ``deficient_problems``) draw shapes
+  from a small fixed set, so JIT compiles once per shape.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from fractions import Fraction
+from typing import NamedTuple
+
+import numpy as np
+
+try:  # Hypothesis is a test dependency: strategies exist only where it is installed.
+    from hypothesis import assume
+    from hypothesis import strategies as st
+except ImportError:  # pragma: no cover - exercised only without the test extra
+    st = None
+
+#: The fixed set of ``(n, d)`` shapes property tests draw from.
+SHAPES: tuple[tuple[int, int], ...] = ((8, 2), (12, 1), (16, 3), (33, 5), (64, 8))
+#: Shapes for rank-deficient problems, ``n < d`` included.
+DEFICIENT_SHAPES: tuple[tuple[int, int], ...] = ((6, 3), (12, 5), (4, 7), (20, 8))
+#: Default constant ``c`` of the bound. Backward-stable QR/SVD/Cholesky have
+#: backward error ``O(n·d·u)`` in the worst case; observed errors on the fixed
+#: shapes are a few ``u·κ^p``, so 50 leaves headroom without hiding a wrong
+#: construction (those miss by many orders of magnitude; see the proofs).
+DEFAULT_C = 50.0
+
+
+class Problem(NamedTuple):
+    """A regression problem: context ``x`` ``(n, d)``, targets ``y`` ``(n, m)``, ``queries`` ``(q, d)``.
+
+    ``kappa`` is the condition number ``X`` was built with; ``tan_theta`` is
+    ``‖Y − HY‖/‖HY‖`` (0 for an exact fit).
+    """
+
+    x: np.ndarray
+    y: np.ndarray
+    queries: np.ndarray
+    kappa: float
+    tan_theta: float
+
+
+def unit_roundoff(dtype) -> float:
+    """``u``, half the machine epsilon of ``dtype``."""
+    return float(np.finfo(dtype).eps) / 2
+
+
+def random_orthonormal(rng: np.random.Generator, n: int, k: int) -> np.ndarray:
+    """``n × k`` matrix with Haar-distributed orthonormal columns."""
+    q, r = np.linalg.qr(rng.standard_normal((n, k)))
+    return q * np.sign(np.diagonal(r))
+
+
+def make_design(
+    rng: np.random.Generator, n: int, d: int, kappa: float = 1.0, rank: int | None = None
+) -> np.ndarray:
+    """``X = U diag(s) Vᵀ`` with ``s`` log-spaced from 1 to ``1/kappa`` (``rank`` of them nonzero)."""
+    r = min(n, d) if rank is None else rank
+    s = np.zeros(min(n, d))
+    s[:r] = np.logspace(0, -math.log10(kappa), r)
+    k = min(n, d)
+    return (random_orthonormal(rng, n, k) * s) @ random_orthonormal(rng, d, k).T
+
+
+def make_problem(
+    rng: np.random.Generator,
+    n: int,
+    d: int,
+    m: int = 1,
+    *,
+    kappa: float = 1.0,
+    noise: float = 1e-2,
+    queries: int = 5,
+    dtype=np.float64,
+) -> Problem:
+    """A full-rank problem with ``κ(X) = kappa``, ``Y = X B + noise·E`` and Gaussian queries.
+
+    Queries are drawn in the row space scale of ``X`` (``Q Vᵀ`` with unit
+    singular values): out-of-sample, but not dominated by one direction.
+    """
+    x = make_design(rng, n, d, kappa).astype(dtype)
+    y = (x.astype(np.float64) @ rng.standard_normal((d, m)) + noise * rng.standard_normal((n, m)))
+    q = rng.standard_normal((queries, d)) / math.sqrt(d)
+    y, q = y.astype(dtype), q.astype(dtype)
+    return Problem(x, y, q, float(kappa), tan_theta(x, y))
+
+
+def tan_theta(x: np.ndarray, y: np.ndarray) -> float:
+    """``‖Y − HY‖ / ‖HY‖``, the angle between ``Y`` and the column space of ``X`` (float64)."""
+    x64, y64 = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    fitted = x64 @ np.linalg.lstsq(x64, y64, rcond=None)[0]
+    return float(np.linalg.norm(y64 - fitted) / max(np.linalg.norm(fitted), np.finfo(float).tiny))
+
+
+def relative_error(actual, expected) -> float:
+    """``‖actual − expected‖_F / ‖expected‖_F`` in float64 (absolute if ``expected`` is 0)."""
+    a, e = np.asarray(actual, np.float64), np.asarray(expected, np.float64)
+    if a.shape != e.shape:
+        raise ValueError(f"shapes differ: actual {a.shape}, expected {e.shape}")
+    scale = np.linalg.norm(e)
+    return float(np.linalg.norm(a - e) / (scale if scale > 0 else 1.0))
+
+
+def error_bound(dtype, kappa: float, p: int, *, c: float = DEFAULT_C, tan_theta: float = 0.0) -> float:
+    """``c·u·(κ^p + κ²·tan θ)``: THEOREMS.md's bound with the least-squares residual term."""
+    return c * unit_roundoff(dtype) * (kappa**p + kappa**2 * tan_theta)
+
+
+def max_log10_kappa(dtype, p: int, *, c: float = DEFAULT_C, target: float = 1e-3) -> float:
+    """Largest ``log10 κ`` for which the bound ``c·u·κ^p`` stays below ``target`` (non-vacuous)."""
+    return math.log10(target / (c * unit_roundoff(dtype))) / p
+
+
+def assert_within_bound(
+    actual,
+    expected,
+    *,
+    kappa: float,
+    p: int,
+    dtype=None,
+    c: float = DEFAULT_C,
+    tan_theta: float = 0.0,
+    what: str = "result",
+) -> float:
+    """Assert ``relative_error(actual, expected) ≤ error_bound(...)``; return the error.
+
+    **Arguments:** ``kappa`` ``κ(X)``; ``p`` 1 or 2 (see the module docstring);
+    ``dtype`` whose ``u`` applies (default: that of ``actual``); ``c``;
+    ``tan_theta`` of the problem; ``what`` names the quantity in the message.
+    """
+    dtype = np.asarray(actual).dtype if dtype is None else dtype
+    err = relative_error(actual, expected)
+    bound = error_bound(dtype, kappa, p, c=c, tan_theta=tan_theta)
+    if not err <= bound:  # also catches NaN
+        raise AssertionError(
+            f"{what}: relative error {err:.3e} exceeds bound {bound:.3e} "
+            f"= {c}·u·(κ^{p} + κ²·tanθ) with u={unit_roundoff(dtype):.3e}, κ={kappa:.3e}, "
+            f"tanθ={tan_theta:.3e}"
+        )
+    return err
+
+
+# --- exact rational arithmetic -------------------------------------------------
+
+Matrix = list[list[Fraction]]
+
+
+def _fractions(a) -> Matrix:
+    return [[Fraction(float(v)) for v in row] for row in np.atleast_2d(np.asarray(a, np.float64))]
+
+
+def _matmul(a: Matrix, b: Matrix) -> Matrix:
+    cols = list(zip(*b))
+    return [[sum((x * y for x, y in zip(row, col)), Fraction(0)) for col in cols] for row in a]
+
+
+def _transpose(a: Matrix) -> Matrix:
+    return [list(col) for col in zip(*a)]
+
+
+def _rref(a: Matrix) -> tuple[Matrix, list[int]]:
+    """Reduced row echelon form and pivot columns, exactly."""
+    rows = [row[:] for row in a]
+    pivots: list[int] = []
+    r = 0
+    for col in range(len(rows[0]) if rows else 0):
+        pivot = next((i for i in range(r, len(rows)) if rows[i][col] != 0), None)
+        if pivot is None:
+            continue
+        rows[r], rows[pivot] = rows[pivot], rows[r]
+        lead = rows[r][col]
+        rows[r] = [v / lead for v in rows[r]]
+        for i in range(len(rows)):
+            if i != r and rows[i][col] != 0:
+                f = rows[i][col]
+                rows[i] = [v - f * w for v, w in zip(rows[i], rows[r])]
+        pivots.append(col)
+        r += 1
+    return rows[:r], pivots
+
+
+def _solve(a: Matrix, b: Matrix) -> Matrix:
+    """``a⁻¹ b`` for square nonsingular ``a``, by Gauss–Jordan on ``[a | b]``."""
+    d = len(a)
+    reduced, pivots = _rref([ra + rb for ra, rb in zip(a, b)])
+    if pivots[:d] != list(range(d)):
+        raise ValueError("matrix is singular")
+    return [row[d:] for row in reduced]
+
+
+def _exact_beta(x: Matrix, y: Matrix, ridge: Fraction) -> Matrix:
+    xt = _transpose(x)
+    rank_factor, pivots = _rref(x)
+    d = len(xt)
+    if ridge or len(pivots) == d:
+        g = _matmul(xt, x)
+        for i in range(d):
+            g[i][i] += ridge
+        return _solve(g, _matmul(xt, y))
+    # X = C F with C the pivot columns and F the nonzero rows of rref(X):
+    # X⁺ = Fᵀ (F Fᵀ)⁻¹ (CᵀC)⁻¹ Cᵀ, the minimum-norm pseudo-inverse.
+    c = _transpose([xt[j] for j in pivots])
+    f = rank_factor
+    ct = _transpose(c)
+    inner = _solve(_matmul(ct, c), _matmul(ct, y))
+    return _matmul(_transpose(f), _solve(_matmul(f, _transpose(f)), inner))
+
+
+def exact_lstsq(x, y, *, ridge: float = 0.0) -> np.ndarray:
+    """Exact ``(XᵀX + λI)⁺XᵀY`` (minimum-norm if ``X`` is rank-deficient), rounded to float64.
+
+    Rational arithmetic on the float data: for small problems (``n·d`` up to a
+    few hundred) it takes milliseconds to a second.
+    """
+    y2 = np.asarray(y, np.float64)
+    vector = y2.ndim == 1
+    beta = _exact_beta(_fractions(x), _fractions(y2[:, None] if vector else y2), Fraction(ridge))
+    out = np.array([[float(v) for v in row] for row in beta])
+    return out[:, 0] if vector else out
+
+
+def exact_predict(x, y, queries, *, ridge: float = 0.0) -> np.ndarray:
+    """Exact ``X* (XᵀX + λI)⁺XᵀY`` rounded to float64 (the product is taken exactly too)."""
+    y2 = np.asarray(y, np.float64)
+    vector = y2.ndim == 1
+    beta = _exact_beta(_fractions(x), _fractions(y2[:, None] if vector else y2), Fraction(ridge))
+    pred = np.array([[float(v) for v in row] for row in _matmul(_fractions(queries), beta)])
+    return pred[:, 0] if vector else pred
+
+
+def exact_hat_matrix(x, *, ridge: float = 0.0) -> np.ndarray:
+    """Exact ``X (XᵀX + λI)⁺ Xᵀ`` rounded to float64."""
+    xa = np.asarray(x, np.float64)
+    return exact_predict(xa, xa.T, xa, ridge=ridge)
+
+
+# --- Hypothesis strategies ----------------------------------------------------
+
+if st is not None:
+
+    @st.composite
+    def problems(
+        draw,
+        *,
+        shapes: Sequence[tuple[int, int]] = SHAPES,
+        targets: Sequence[int] = (1, 2, 3),
+        max_log_kappa: float = 6.0,
+        noise: Sequence[float] = (0.0, 1e-3, 1.0),
+        dtype=np.float64,
+    ) -> Problem:
+        """Full-rank problems with a shape from ``shapes``, ``m`` from ``targets``,
+        ``log10 κ`` uniform in ``[0, max_log_kappa]`` and a noise level from ``noise``."""
+        n, d = draw(st.sampled_from(shapes))
+        m = draw(st.sampled_from(targets))
+        log_kappa = draw(st.floats(0.0, max_log_kappa, allow_nan=False))
+        level = draw(st.sampled_from(noise))
+        seed = draw(st.integers(0, 2**32 - 1))
+        rng = np.random.default_rng(seed)
+        return make_problem(rng, n, d, m, kappa=10.0**log_kappa, noise=level, dtype=dtype)
+
+    @st.composite
+    def deficient_problems(
+        draw,
+        *,
+        shapes: Sequence[tuple[int, int]] = DEFICIENT_SHAPES,
+        targets: Sequence[int] = (1, 2),
+    ) -> Problem:
+        """Exactly rank-deficient problems: ``X = A B`` with small integer ``A`` (``n×r``),
+        ``B`` (``r×d``), ``r < min(n, d)``, so the rank is exact in floating point.
+
+        ``kappa`` is the ratio of the largest to the smallest *nonzero* singular value.
+        """
+        n, d = draw(st.sampled_from(shapes))
+        m = draw(st.sampled_from(targets))
+        r = draw(st.integers(1, min(n, d) - 1))
+        rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+        x = (rng.integers(-3, 4, (n, r)) @ rng.integers(-3, 4, (r, d))).astype(np.float64)
+        y = rng.standard_normal((n, m))
+        q = rng.standard_normal((5, d))
+        s = np.linalg.svd(x, compute_uv=False)
+        assume(s[0] > 0)
+        nonzero = s[s > s[0] * max(n, d) * np.finfo(float).eps]
+        return Problem(x, y, q, float(nonzero[0] / nonzero[-1]), tan_theta(x, y))
