@@ -250,7 +250,7 @@ def exact_predict(x, y, queries, *, ridge: float = 0.0) -> np.ndarray:
 def exact_hat_matrix(x, *, ridge: float = 0.0) -> np.ndarray:
     """Exact ``X (XᵀX + λI)⁺ Xᵀ`` rounded to float64."""
     xa = np.asarray(x, np.float64)
-    return exact_predict(xa, xa.T, xa, ridge=ridge)
+    return exact_predict(xa, np.eye(len(xa)), xa, ridge=ridge)
 
 
 # --- Hypothesis strategies ----------------------------------------------------
