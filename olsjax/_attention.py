@@ -1,7 +1,7 @@
 """Linear and softmax attention, and their attention/score matrices.
 
 Queries ``q`` are ``(..., q, d)``, keys ``k`` are ``(..., n, d)``, values ``v``
-are ``(..., n, m)``; any leading batch dimensions broadcast. Linear attention
+are ``(..., n, m)``, with the same leading batch dimensions. Linear attention
 averages over keys (``Q Kᵀ V / n``, THEOREMS.md notation); its causal form
 averages over the keys seen so far (row ``t`` divides by ``t``).
 """

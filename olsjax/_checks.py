@@ -25,9 +25,9 @@ def is_concrete(*arrays: Any) -> bool:
 def as_float_array(value: Any, name: str, *, min_ndim: int) -> Array:
     """``value`` as a floating JAX array of at least ``min_ndim`` dimensions, or a clear error."""
     array = value if isinstance(value, jax.Array) else jnp.asarray(np.asarray(value))
-    if not jnp.issubdtype(array.dtype, jnp.floating):
+    if array.dtype not in (jnp.float32, jnp.float64):
         raise TypeError(
-            f"{name} must be a real floating-point array, got dtype {array.dtype}; "
+            f"{name} must be a float32 or float64 array, got dtype {array.dtype}; "
             f"convert it first, e.g. {name}.astype('float64')"
         )
     if array.ndim < min_ndim:
@@ -79,11 +79,18 @@ def design_and_targets(x_value: Any, y_value: Any) -> tuple[Array, Array, bool]:
     return x, y, vector
 
 
+def _number(value: Any, name: str) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a real number, got {value!r}") from None
+
+
 def check_ridge(ridge: Any) -> float:
     """A finite, non-negative Python float (static under ``jit``)."""
     if isinstance(ridge, jax.Array) and not is_concrete(ridge):
         raise TypeError("ridge must be a Python float; it is a static argument")
-    value = float(ridge)
+    value = _number(ridge, "ridge")
     if not math.isfinite(value) or value < 0:
         raise ValueError(f"ridge must be finite and >= 0, got {ridge!r}")
     return value
@@ -93,7 +100,7 @@ def check_rcond(rcond: Any) -> float | None:
     """``None`` (full rank required) or a relative cutoff in ``[0, 1)``."""
     if rcond is None:
         return None
-    value = float(rcond)
+    value = _number(rcond, "rcond")
     if not 0 <= value < 1:
         raise ValueError(f"rcond must be None or in [0, 1), got {rcond!r}")
     return value
@@ -112,7 +119,7 @@ def check_full_rank_shape(x: Array, *, allowed: bool) -> None:
     if n < d and not allowed:
         raise ValueError(
             f"X has n={n} rows and d={d} columns: with n < d the least-squares solution is "
-            "not unique; pass rcond (e.g. rcond=1e-10) for the minimum-norm solution"
+            "not unique; pass rcond (e.g. rcond=1e-6) for the minimum-norm solution"
         )
 
 
@@ -122,9 +129,10 @@ def raise_if_deficient(deficient: Array, rank: Array, x: Array, route: str) -> N
         return
     d = x.shape[-1]
     worst = int(jnp.min(rank))
+    why = "its factorisation broke down" if worst < 0 else f"numerical rank {worst} < d={d}"
     raise ValueError(
         f"X is rank-deficient to the working precision of route {route!r} "
-        f"(numerical rank {worst} < d={d}, dtype {x.dtype}); pass rcond for the "
+        f"({why}, dtype {x.dtype}); pass rcond for the "
         "minimum-norm solution, add ridge > 0, or use factor/method 'qr' or 'svd' "
         "if X is full rank but ill-conditioned"
     )

@@ -28,6 +28,7 @@ from jaxtyping import Array, Bool, Float
 from . import _checks
 from ._linalg import (
     check_pinv_route,
+    effective_rcond,
     gram,
     identity,
     inv_sqrt,
@@ -39,6 +40,7 @@ from ._linalg import (
     poison,
     rank_tolerance,
     ridge_augment,
+    singular_values,
 )
 from ._transformer import LinearTransformer, RegressionAttention
 
@@ -75,7 +77,7 @@ def _cholesky(x, y, ridge):
     c = jnp.linalg.cholesky(gram(x) + (ridge / n) * identity(x))
     c_inv = solve_triangular(c, identity(x), lower=True)
     p = solve_triangular(c, mm(mT(x), y) / n, lower=True)
-    return Whitening(mT(c_inv), p, math.sqrt(n) * jnp.abs(jnp.diagonal(c, axis1=-2, axis2=-1)))
+    return Whitening(mT(c_inv), p, math.sqrt(n) * singular_values(c))
 
 
 def _qr(x, y, ridge):
@@ -85,7 +87,7 @@ def _qr(x, y, ridge):
     q, r = jnp.linalg.qr(x / math.sqrt(n))
     l = solve_triangular(r, identity(r), lower=False)
     p = mm(mT(q), y) / math.sqrt(n)
-    return Whitening(l, p, math.sqrt(n) * jnp.abs(jnp.diagonal(r, axis1=-2, axis2=-1)))
+    return Whitening(l, p, math.sqrt(n) * singular_values(r))
 
 
 def _svd(x, y, ridge, rcond):
@@ -105,7 +107,12 @@ def whiten(
     ridge: float = 0.0,
     rcond: float | None = None,
 ) -> Whitening:
-    """Whitening factor ``L`` (``L Lᵀ = Σ_λ⁺``) and ``P = Lᵀ XᵀY / n`` by the named factor."""
+    """Whitening factor ``L`` (``L Lᵀ = Σ_λ⁺``) and ``P = Lᵀ XᵀY / n`` by the named factor.
+
+    Low level: no validation of values and no floor on ``rcond``; the
+    constructions above it do both.
+    """
+    _checks.check_choice(factor, FACTORS, "factor")
     if factor in ("eigh", "zca"):
         return _spectral(x, y, ridge, rcond, zca=factor == "zca")
     if factor == "cholesky":
@@ -164,7 +171,7 @@ def _check_construction(x, factor, ridge, rcond, *, needs_full_rank):
     ridge, rcond = _checks.check_ridge(ridge), _checks.check_rcond(rcond)
     check_pinv_route(factor, rcond)
     _checks.check_full_rank_shape(x, allowed=rcond is not None or not needs_full_rank)
-    return factor, ridge, rcond
+    return factor, ridge, effective_rcond(factor, x, rcond)
 
 
 def construct_ols(
@@ -188,7 +195,9 @@ def construct_ols(
     (these never do); ``ridge``: ``λ``, fit ridge regression with a corrected
     head (T5); ``intercept``: centre ``X`` and ``Y`` and put the means in the
     biases (T7); ``rcond``: with ``"eigh"``, ``"zca"`` or ``"svd"``, use the
-    pseudo-inverse square root and reproduce the minimum-norm ``X* X⁺Y`` (T6).
+    pseudo-inverse square root and reproduce the minimum-norm ``X* X⁺Y`` (T6);
+    singular values below ``rcond·s_max`` count as zero, and ``rcond`` is
+    raised to what the factor resolves (``√(d·ε)`` for the Gram factors).
 
     **Returns:** a ``LinearTransformer`` (for a vector ``Y``, ``m = 1``);
     ``route`` is the factor used.
