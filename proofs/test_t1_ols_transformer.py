@@ -1,0 +1,279 @@
+"""T1 — OLS is a one-layer linear transformer (the paper's main theorem).
+
+Claim (THEOREMS.md): Let ``X`` have full column rank. Put ``L = V Λ^{-1/2}``,
+``P = Lᵀ XᵀY / n``, and ``W_Q = W_K = W_V = L``, ``W_FFN = I``, ``W_P = P``.
+Then in-sample ``f_θ(X; X) = H Y``, the OLS fitted values.
+
+Lemmas that the proof goes through, each verified on its own:
+
+- (a) whitening: ``Lᵀ Σ L = I``; (b) ``L Lᵀ = Σ⁻¹``;
+- (c) with ``Z = X L``: ``Z Zᵀ Z / n = Z`` (attention acts as the identity on
+  whitened tokens);
+- (d) ``L P = β``: the output head holds the task ("slow memory").
+
+Verified for the paper's factor (``factor="eigh"``) and every other factor of
+``olsjax.FACTORS`` (T3: they are rotations of it), on generated float64 and
+float32 problems, against references that share no code with olsjax: exact
+rational least squares (``testing.exact_*``), exact rational products, or the
+closed-form right-hand side of the identity (``I`` for (a), ``Z`` for (c)).
+
+Powers of ``κ`` in the bound ``c·u·(κ^p + κ²·tan θ)``:
+
+- Forward passes use ``p = 2`` for every factor: attention forms
+  ``(XW_K)ᵀ(XW_V)/n``, a Gram matrix of whitened tokens, whose deviation from
+  ``I`` (``u·κ`` even for QR/SVD) is amplified by ``‖X*L‖ ~ κ`` for a generic
+  query. In-sample the queries are the whitened context itself
+  (``‖XL‖ = √n``, no amplification), so the Gram-free factors ``qr`` and
+  ``svd`` also meet ``p = 1`` there; that stronger statement is asserted too.
+- The lemmas carry ``p = 2`` for the factors that build ``L`` from the rounded
+  Gram matrix (``eigh``, ``zca``, ``cholesky``: its rounding ``u·‖Σ‖`` is
+  amplified by ``‖L‖² = ‖Σ⁻¹‖``) and ``p = 1`` for ``qr``/``svd``, which
+  factor ``X`` itself backward-stably (``XL/√n = Q + O(u·κ)``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from fractions import Fraction
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import olsjax
+from olsjax import testing
+
+HIGHEST = jax.lax.Precision.HIGHEST
+DTYPES = (np.float64, np.float32)
+#: Factors that build ``L`` from the rounded Gram matrix ``XᵀX/n``.
+GRAM_FACTORS = frozenset({"eigh", "zca", "cholesky"})
+#: ``(shapes, targets)`` to draw from, per dtype. Each (shape, m, dtype, factor) is one
+#: XLA compilation of the construction and those dominate the run time, so m is tied to
+#: the shape: float64 runs every fixed shape, two with m = 1 (the usual case) and three
+#: with m = 3; float32 (same code path, its own u) runs d = 2 and d = 5 with m = 2.
+PLAN = {
+    np.float64: ((((12, 1), (33, 5)), (1,)), (((8, 2), (16, 3), (64, 8)), (3,))),
+    np.float32: ((((8, 2), (33, 5)), (2,)),),
+}
+
+
+def _problems(dtype, *, max_log_kappa=None, min_d=1):
+    """Generated problems of ``dtype`` following ``PLAN``, with ``d ≥ min_d``."""
+    if max_log_kappa is None:
+        # κ up to where c·u·κ² reaches 1e-3: beyond it the p = 2 bound would say nothing.
+        max_log_kappa = testing.max_log10_kappa(dtype, 2)
+    return st.one_of([
+        testing.problems(
+            shapes=[shape for shape in shapes if shape[1] >= min_d], targets=targets,
+            dtype=dtype, max_log_kappa=max_log_kappa,
+        )
+        for shapes, targets in PLAN[dtype]
+    ])
+
+
+def _lemma_power(factor: str) -> int:
+    """``κ`` power carried by lemmas (a)-(d) for ``factor`` (module docstring)."""
+    return 2 if factor in GRAM_FACTORS else 1
+
+
+def _exact(a) -> np.ndarray:
+    """``a`` as an object array of exact rationals (every float is a dyadic rational)."""
+    return np.vectorize(Fraction, otypes=[object])(np.asarray(a, np.float64))
+
+
+def _exact_whitened_gram(x, l) -> np.ndarray:
+    """``Lᵀ Σ L = (XL)ᵀ(XL)/n`` in exact arithmetic on the float ``x`` and ``l``, rounded once."""
+    z = _exact(x) @ _exact(l)
+    return ((z.T @ z) / x.shape[0]).astype(np.float64)
+
+
+def _exact_sigma_inverse(x) -> np.ndarray:
+    """``Σ⁻¹ = n (XᵀX)⁻¹`` exactly (Gauss–Jordan in rationals), rounded once to float64.
+
+    ``testing`` has no exact inverse; ``exact_lstsq(x, eye(n))`` would give
+    ``X⁺`` but is ~20x slower on the 64 × 8 shape.
+    """
+    n, d = x.shape
+    xe = _exact(x)
+    m = np.concatenate([xe.T @ xe, _exact(np.eye(d))], axis=1)
+    for col in range(d):  # XᵀX is positive definite: every pivot is nonzero
+        m[col] = m[col] / m[col, col]
+        for row in range(d):
+            if row != col:
+                m[row] = m[row] - m[row, col] * m[col]
+    return (n * m[:, d:]).astype(np.float64)
+
+
+def _draw(data, dtype) -> testing.Problem:
+    return data.draw(_problems(dtype), label="problem")
+
+
+# --- the theorem ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda t: t.__name__)
+@given(data=st.data())
+def test_in_sample_forward_pass_is_the_ols_fitted_values(dtype, data):
+    problem = _draw(data, dtype)
+    x = jnp.asarray(problem.x)
+    fitted = testing.exact_predict(problem.x, problem.y, problem.x)  # H Y, exactly
+    for factor in olsjax.FACTORS:
+        params = olsjax.construct_ols(problem.x, problem.y, factor=factor)
+        out = olsjax.forward(params, x, x)
+        # p = 2 for every factor: the forward pass forms a Gram matrix of whitened
+        # tokens (module docstring); tan θ: H Y itself is that sensitive to rounding.
+        testing.assert_within_bound(
+            out, fitted, kappa=problem.kappa, p=2, dtype=dtype,
+            tan_theta=problem.tan_theta, what=f"f_θ(X; X) vs H Y, factor={factor}",
+        )
+        if factor not in GRAM_FACTORS:
+            # p = 1 in-sample for qr/svd: the queries are X itself, XL/√n = Q + O(u·κ)
+            # has norm 1, so the Gram error u·κ of the whitened tokens is not amplified.
+            testing.assert_within_bound(
+                out, fitted, kappa=problem.kappa, p=1, dtype=dtype,
+                tan_theta=problem.tan_theta, what=f"f_θ(X; X) vs H Y (p=1), factor={factor}",
+            )
+
+
+# --- the lemmas ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda t: t.__name__)
+@given(data=st.data())
+def test_lemma_a_whitening_l_transpose_sigma_l_is_identity(dtype, data):
+    problem = _draw(data, dtype)
+    d = problem.x.shape[1]
+    for factor in olsjax.FACTORS:
+        l = olsjax.construct_ols(problem.x, problem.y, factor=factor).w_q
+        whitened = _exact_whitened_gram(problem.x, l)  # exact, so all error is in L
+        # Gram factors: p = 2 (eigh/Cholesky of the rounded Σ, error u‖Σ‖·‖L‖²);
+        # qr/svd: p = 1 (XL/√n is the computed Q or U up to backward error u·κ).
+        testing.assert_within_bound(
+            whitened, np.eye(d), kappa=problem.kappa, p=_lemma_power(factor), dtype=dtype,
+            what=f"Lᵀ Σ L vs I, factor={factor}",
+        )
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda t: t.__name__)
+@given(data=st.data())
+def test_lemma_b_l_l_transpose_is_sigma_inverse(dtype, data):
+    problem = _draw(data, dtype)
+    sigma_inv = _exact_sigma_inverse(problem.x)
+    for factor in olsjax.FACTORS:
+        l = olsjax.construct_ols(problem.x, problem.y, factor=factor).w_q
+        llt = jnp.matmul(l, l.T, precision=HIGHEST)
+        # Gram factors: p = 2 (a rounding u‖Σ‖ of Σ moves Σ⁻¹ by u·κ² relatively).
+        # qr/svd: p = 1 — a backward error δX moves (XᵀX)⁻¹ by 2‖X⁺‖‖δX‖‖(XᵀX)⁻¹‖,
+        # i.e. u·κ relatively, and R⁻¹ by substitution has residual ‖R·R⁻¹ − I‖ ≲ u·κ.
+        testing.assert_within_bound(
+            llt, sigma_inv, kappa=problem.kappa, p=_lemma_power(factor), dtype=dtype,
+            what=f"L Lᵀ vs Σ⁻¹, factor={factor}",
+        )
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda t: t.__name__)
+@given(data=st.data())
+def test_lemma_c_attention_is_the_identity_on_whitened_tokens(dtype, data):
+    problem = _draw(data, dtype)
+    x = jnp.asarray(problem.x)
+    for factor in olsjax.FACTORS:
+        l = olsjax.construct_ols(problem.x, problem.y, factor=factor).w_q
+        z = jnp.matmul(x, l, precision=HIGHEST)
+        attended = olsjax.linear_attention(z, z, z)  # Z ZᵀZ / n
+        # Z(ZᵀZ/n) − Z = Z(ZᵀZ/n − I): the relative error is that of lemma (a) plus
+        # the rounding of Z = XL (u‖X‖‖L‖ = u·κ relative to ‖Z‖ = √n): same powers.
+        testing.assert_within_bound(
+            attended, z, kappa=problem.kappa, p=_lemma_power(factor), dtype=dtype,
+            what=f"Z ZᵀZ/n vs Z, factor={factor}",
+        )
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda t: t.__name__)
+@given(data=st.data())
+def test_lemma_d_l_times_head_is_beta(dtype, data):
+    problem = _draw(data, dtype)
+    beta = testing.exact_lstsq(problem.x, problem.y)
+    for factor in olsjax.FACTORS:
+        params = olsjax.construct_ols(problem.x, problem.y, factor=factor)
+        lp = jnp.matmul(params.w_q, params.w_p, precision=HIGHEST)
+        # Gram factors: p = 2, this is the normal-equations solve (Σ⁻¹ XᵀY/n).
+        # qr: R⁻¹QᵀY, svd: VS⁻¹UᵀY — the stable least-squares solves, p = 1.
+        # tan θ: β itself moves by u·κ²·tan θ under rounding of the data (Wedin).
+        testing.assert_within_bound(
+            lp, beta, kappa=problem.kappa, p=_lemma_power(factor), dtype=dtype,
+            tan_theta=problem.tan_theta, what=f"L P vs β, factor={factor}",
+        )
+
+
+# --- falsification ---------------------------------------------------------------
+
+#: Falsification checks are demonstrations, and each example runs every wrong variant
+#: on every factor: a quarter of the active profile's examples (at least 5) suffices.
+FALSIFY = settings(max_examples=max(5, settings().max_examples // 4))
+
+# Well-conditioned float64 problems, where the bound is ~1e-11 or less. d > 1 and
+# κ ≥ 2: for d = 1, or κ = 1 (Σ = I/n), the transposed factor Lᵀ is a valid factor too.
+_FALSIFIABLE = _problems(np.float64, max_log_kappa=2.0, min_d=2).filter(
+    lambda problem: problem.kappa >= 2.0
+)
+
+
+def _wrong_constructions(problem: testing.Problem):
+    """``(name, params)``: slightly wrong versions of the paper-form construction."""
+    x, y = problem.x, problem.y
+    n = x.shape[0]
+    xty = x.T @ y
+    lam, v = np.linalg.eigh(x.T @ x / n)
+    l_pow = v / lam  # V Λ^{-1} instead of V Λ^{-1/2}
+    eigh = olsjax.construct_ols(x, y, factor="eigh")
+    yield "L = VΛ^{-1} (wrong power)", dataclasses.replace(
+        eigh, w_q=jnp.asarray(l_pow), w_k=jnp.asarray(l_pow), w_v=jnp.asarray(l_pow),
+        w_p=jnp.asarray(l_pow.T @ xty / n),
+    )
+    for factor in olsjax.FACTORS:
+        params = olsjax.construct_ols(x, y, factor=factor)
+        yield f"P = LᵀXᵀY (missing 1/n), {factor}", dataclasses.replace(params, w_p=params.w_p * n)
+        yield f"W_V = I (W_V ≠ L), {factor}", dataclasses.replace(
+            params, w_v=jnp.eye(x.shape[1], dtype=x.dtype)
+        )
+        if factor != "zca":  # the ZCA factor is symmetric: Lᵀ = L
+            lt = np.asarray(params.w_q).T
+            yield f"Lᵀ instead of L (transposed), {factor}", dataclasses.replace(
+                params, w_q=jnp.asarray(lt), w_k=jnp.asarray(lt), w_v=jnp.asarray(lt),
+                w_p=jnp.asarray(lt.T @ xty / n),
+            )
+
+
+@FALSIFY
+@given(problem=_FALSIFIABLE)
+def test_falsification_wrong_constructions_miss_by_orders_of_magnitude(problem):
+    x = jnp.asarray(problem.x)
+    fitted = testing.exact_predict(problem.x, problem.y, problem.x)
+    bound = testing.error_bound(np.float64, problem.kappa, 2, tan_theta=problem.tan_theta)
+    for name, params in _wrong_constructions(problem):
+        out = olsjax.forward(params, x, x)
+        err = testing.relative_error(out, fitted)
+        # 1e3: a wrong construction must not be within reach of any reasonable c.
+        assert err > 1e3 * bound, f"{name}: error {err:.3e} is within 1e3 x bound {bound:.3e}"
+        with pytest.raises(AssertionError, match="exceeds bound"):
+            testing.assert_within_bound(
+                out, fitted, kappa=problem.kappa, p=2, tan_theta=problem.tan_theta, what=name
+            )
+
+
+@FALSIFY
+@given(problem=_FALSIFIABLE)
+def test_falsification_wrong_power_breaks_lemmas_a_and_c(problem):
+    n, d = problem.x.shape
+    lam, v = np.linalg.eigh(problem.x.T @ problem.x / n)
+    l_pow = v / lam  # V Λ^{-1}: Lᵀ Σ L = Λ^{-1}, far from I since Λ ≤ 1/n here
+    bound = testing.error_bound(np.float64, problem.kappa, 2)
+    err_a = testing.relative_error(_exact_whitened_gram(problem.x, l_pow), np.eye(d))
+    z = jnp.asarray(problem.x @ l_pow)
+    err_c = testing.relative_error(olsjax.linear_attention(z, z, z), z)
+    # 1e3: as above; both lemmas must expose the wrong power, not just the end result.
+    assert err_a > 1e3 * bound, f"lemma (a) missed the wrong power: {err_a:.3e} vs {bound:.3e}"
+    assert err_c > 1e3 * bound, f"lemma (c) missed the wrong power: {err_c:.3e} vs {bound:.3e}"
