@@ -10,6 +10,7 @@ targets are the values, so only ``W_Q`` and ``W_K`` are parameters.
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -17,6 +18,12 @@ from jaxtyping import Array, Float
 
 from ._attention import linear_attention, linear_attention_matrix
 from ._linalg import mT, mm
+
+
+# Leaves are arrays, but JAX rebuilds pytrees with placeholders (ArgInfo while
+# lowering, None or object() inside transformations), so they are not typed at
+# runtime; the shapes are in the docstrings.
+Leaf = Any
 
 
 def _pytree(cls, meta: tuple[str, ...] = ("route",)):
@@ -40,15 +47,15 @@ class LinearTransformer:
     (static metadata, not a leaf).
     """
 
-    w_q: Array
-    w_k: Array
-    w_v: Array
-    w_ffn: Array
-    w_p: Array
-    b_q: Array
-    b_k: Array
-    b_v: Array
-    b_out: Array
+    w_q: Leaf
+    w_k: Leaf
+    w_v: Leaf
+    w_ffn: Leaf
+    w_p: Leaf
+    b_q: Leaf
+    b_k: Leaf
+    b_v: Leaf
+    b_out: Leaf
     route: str = "custom"
 
 
@@ -62,11 +69,11 @@ class RegressionAttention:
     added to every prediction. ``route`` as in ``LinearTransformer``.
     """
 
-    w_q: Array
-    w_k: Array
-    b_q: Array
-    b_k: Array
-    intercept: Array
+    w_q: Leaf
+    w_k: Leaf
+    b_q: Leaf
+    b_k: Leaf
+    intercept: Leaf
     route: str = "custom"
 
 
