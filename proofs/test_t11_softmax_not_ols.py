@@ -37,7 +37,6 @@ there within the bound.
 from __future__ import annotations
 
 import dataclasses
-import math
 
 import jax
 import jax.numpy as jnp
@@ -133,6 +132,7 @@ def _extrapolating_queries(problem: testing.Problem) -> np.ndarray:
     log_s=st.floats(-3, 2),
 )
 def test_ols_leaves_the_interval_where_softmax_cannot(problem, seed, log_s):
+    """OLS predicts ``2·max|Y_j|`` at the extrapolating query; softmax misses by the gap."""
     n, d = problem.x.shape
     m = problem.y.shape[1]
     queries = _extrapolating_queries(problem)
@@ -153,6 +153,7 @@ def test_ols_leaves_the_interval_where_softmax_cannot(problem, seed, log_s):
         miss = diagonal - out[np.arange(m), np.arange(m)]
         assert np.all(miss >= gap - slack), (miss, gap)
         bound = testing.error_bound(np.float64, problem.kappa, 2, tan_theta=problem.tan_theta)
+        # Falsification standard: softmax misses OLS by more than 1e3× the OLS bound.
         assert testing.relative_error(out, ols) > 1e3 * bound
 
 
@@ -187,6 +188,7 @@ def test_falsification_linear_attention_leaves_the_interval(problem):
     t=st.sampled_from((1.0, 100.0)),
 )
 def test_softmax_tends_to_the_mean_as_scale_vanishes(problem, seed, log_s, t):
+    """``|softmax(s·QKᵀ)Y − Ȳ| ≤ (e^{s·R_z} − 1)·max|Y − Ȳ|``: a constant as ``s → 0``."""
     n, d = problem.x.shape
     rng = np.random.default_rng(seed)
     q = t * problem.queries @ rng.standard_normal((d, d))
@@ -213,7 +215,8 @@ def test_softmax_tends_to_the_mean_as_scale_vanishes(problem, seed, log_s, t):
     log_eps=st.floats(-5, -2),
 )
 def test_softmax_linearisation_is_ols_with_intercept(problem, log_eps):
-    """``Ȳ + (softmax(s·z)Y − Ȳ)/s`` → OLS-with-intercept prediction, error ≤ s·R_y·R_z²/8 + rounding."""
+    """``Ȳ + (softmax(s·z)Y − Ȳ)/s`` tends to the OLS-with-intercept prediction:
+    error ≤ s·R_y·R_z²/8 plus rounding."""
     n, d = problem.x.shape
     params = olsjax.construct_regression_attention(problem.x, intercept=True)
     w_q, b_q = np.asarray(params.w_q), np.asarray(params.b_q)
@@ -226,8 +229,9 @@ def test_softmax_linearisation_is_ols_with_intercept(problem, log_eps):
     mean = problem.y.mean(axis=0)
     readout = mean + (out - mean) / s
     ones = np.ones((n, 1))
+    query_ones = np.ones((len(problem.queries), 1))
     expected = testing.exact_predict(
-        np.hstack([problem.x, ones]), problem.y, np.hstack([problem.queries, ones[:5]])
+        np.hstack([problem.x, ones]), problem.y, np.hstack([problem.queries, query_ones])
     )
     u = testing.unit_roundoff(np.float64)
     y_range = problem.y.max(axis=0) - problem.y.min(axis=0)

@@ -179,9 +179,8 @@ def _all_nan(tree) -> bool:
 def test_every_route_fails_loudly_without_rcond(problem):
     """Eagerly a ``ValueError`` from every factor and method; ``construct_ols``
     under ``jax.jit``: NaN everywhere (or the eager shape error for ``n < d``),
-    never a finite answer. (``lstsq`` poisons its output the same way,
-    ``_linalg._lstsq_checked``; its jit case is left to the unit tests to keep
-    compilations down.)"""
+    never a finite answer. (``lstsq`` poisons its output the same way; its jit
+    case is in ``tests/test_inputs.py``, left there to keep compilations down.)"""
     x, y = problem.x, problem.y
     jx, jy = jnp.asarray(x), jnp.asarray(y)
     for factor in olsjax.FACTORS:
