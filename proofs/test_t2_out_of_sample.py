@@ -31,29 +31,11 @@ from hypothesis import strategies as st
 import olsjax
 from olsjax import testing
 
-DTYPES = (np.float64, np.float32)
-#: ``(shapes, targets)`` to draw from, per dtype. Each (shape, m, dtype, factor) is one
-#: XLA compilation of the construction and those dominate the run time, so m is tied to
-#: the shape: float64 runs every fixed shape, two with m = 1 (the usual case) and three
-#: with m = 3; float32 (same code path, its own u) runs d = 2 and d = 5 with m = 2.
-PLAN = {
-    np.float64: ((((12, 1), (33, 5)), (1,)), (((8, 2), (16, 3), (64, 8)), (3,))),
-    np.float32: ((((8, 2), (33, 5)), (2,)),),
-}
+from _plan import DTYPES
+from _plan import FALSIFIABLE as _FALSIFIABLE
+from _plan import problems as _problems
 
 
-def _problems(dtype, *, max_log_kappa=None, min_d=1):
-    """Generated problems of ``dtype`` following ``PLAN``, with ``d ≥ min_d``."""
-    if max_log_kappa is None:
-        # κ up to where c·u·κ² reaches 1e-3: beyond it the p = 2 bound would say nothing.
-        max_log_kappa = testing.max_log10_kappa(dtype, 2)
-    return st.one_of([
-        testing.problems(
-            shapes=[shape for shape in shapes if shape[1] >= min_d], targets=targets,
-            dtype=dtype, max_log_kappa=max_log_kappa,
-        )
-        for shapes, targets in PLAN[dtype]
-    ])
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda t: t.__name__)
@@ -103,11 +85,6 @@ def test_parameters_are_data_dependent(problem, seed):
 #: on every factor: a quarter of the active profile's examples (at least 5) suffices.
 FALSIFY = settings(max_examples=max(5, settings().max_examples // 4))
 
-# Well-conditioned float64 problems, where the bound is ~1e-11 or less. d > 1 and
-# κ ≥ 2: for d = 1, or κ = 1 (Σ = I/n), the transposed factor Lᵀ is a valid factor too.
-_FALSIFIABLE = _problems(np.float64, max_log_kappa=2.0, min_d=2).filter(
-    lambda problem: problem.kappa >= 2.0
-)
 
 
 @FALSIFY
