@@ -10,6 +10,8 @@ from __future__ import annotations
 import jax.numpy as jnp
 import numpy as np
 
+from olsjax import testing
+
 N, D, M, Q, BATCH = 8, 3, 2, 5, 2
 #: Condition number of every "well-conditioned" design built below.
 KAPPA = 2.0
@@ -80,11 +82,9 @@ def np_ridge(x: np.ndarray, y: np.ndarray, lam: float) -> np.ndarray:
 
 
 def rel_err(actual, expected) -> float:
-    """``‖actual − expected‖_F / ‖expected‖_F`` after checking the shapes agree exactly."""
-    actual, expected = np.asarray(actual), np.asarray(expected)
-    assert actual.shape == expected.shape, (actual.shape, expected.shape)
-    assert np.all(np.isfinite(actual)), "non-finite entries in the result"
-    return float(np.linalg.norm((actual - expected).ravel()) / np.linalg.norm(expected.ravel()))
+    """``testing.relative_error`` (which checks the shapes agree), refusing non-finite results."""
+    assert np.all(np.isfinite(np.asarray(actual))), "non-finite entries in the result"
+    return testing.relative_error(actual, expected)
 
 
 def assert_close(actual, expected, tol: float) -> None:
