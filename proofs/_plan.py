@@ -35,7 +35,7 @@ def problems(dtype, *, max_log_kappa=None, min_d=1):
     ])
 
 
-#: Well-conditioned float64 problems, where the bound is ~1e-11 or less, for the
+#: Well-conditioned float64 problems, where the bound is ~2e-10 or less, for the
 #: falsification tests. d > 1 and κ ≥ 2: for d = 1, or κ = 1 (Σ = I/n), a
 #: transposed or rotated factor (Lᵀ, O L) is a valid factor too.
 FALSIFIABLE = problems(np.float64, max_log_kappa=2.0, min_d=2).filter(

@@ -55,7 +55,6 @@ HIGHEST = jax.lax.Precision.HIGHEST
 GRAM_FACTORS = frozenset({"eigh", "zca", "cholesky"})
 
 
-
 def _lemma_power(factor: str) -> int:
     """``κ`` power carried by lemmas (a)-(d) for ``factor`` (module docstring)."""
     return 2 if factor in GRAM_FACTORS else 1
@@ -195,7 +194,6 @@ def test_lemma_d_l_times_head_is_beta(dtype, data):
 #: Falsification checks are demonstrations, and each example runs every wrong variant
 #: on every factor: a quarter of the active profile's examples (at least 5) suffices.
 FALSIFY = settings(max_examples=max(5, settings().max_examples // 4))
-
 
 
 def _wrong_constructions(problem: testing.Problem):

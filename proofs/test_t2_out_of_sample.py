@@ -36,8 +36,6 @@ from _plan import FALSIFIABLE as _FALSIFIABLE
 from _plan import problems as _problems
 
 
-
-
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda t: t.__name__)
 @given(data=st.data())
 def test_out_of_sample_forward_pass_predicts_like_ols(dtype, data):
@@ -75,7 +73,7 @@ def test_parameters_are_data_dependent(problem, seed):
     for factor in olsjax.FACTORS:
         params = olsjax.construct_ols(problem.x, problem.y, factor=factor)
         err = testing.relative_error(olsjax.forward(params, q, x_other), expected)
-        # 1e3 x bound (≤ 1e-7 here, κ ≤ 100): an unrelated context is O(1) off.
+        # 1e3 x bound (≲ 2e-7·(1 + tan θ) for κ ≤ 100): another context is O(1) off.
         assert err > 1e3 * bound, f"{factor}: θ(X, Y) predicted OLS on a new context ({err:.3e})"
 
 
@@ -84,7 +82,6 @@ def test_parameters_are_data_dependent(problem, seed):
 #: Falsification checks are demonstrations, and each example runs every wrong variant
 #: on every factor: a quarter of the active profile's examples (at least 5) suffices.
 FALSIFY = settings(max_examples=max(5, settings().max_examples // 4))
-
 
 
 @FALSIFY

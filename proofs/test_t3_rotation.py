@@ -50,7 +50,6 @@ HIGHEST = jax.lax.Precision.HIGHEST
 PAIRWISE_C = 2 * testing.DEFAULT_C
 
 
-
 def _mm(a, b):
     return jnp.matmul(a, b, precision=HIGHEST)
 
