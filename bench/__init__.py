@@ -1,0 +1,1 @@
+"""pytest-benchmark suites for olsjax; run with ``pytest --benchmark-only [--olsjax-size=...]``."""

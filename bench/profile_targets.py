@@ -1,0 +1,143 @@
+"""Where the time goes in the CPU target rows: ``python -m bench.profile_targets [--n N --d D]``.
+
+Times the pieces of olsjax's routes on the CPU target problem (default
+n=10^6, d=64, float64) beside the numpy/LAPACK pieces they compete with, and
+counts minor page faults per call: on CPU every jitted call writes its outputs
+and intermediates into freshly page-faulted memory, which numpy's in-place
+BLAS calls mostly avoid. Prints markdown for docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import os
+import resource
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import olsjax
+
+from ._competitors import jax_cho_solve, numpy_cholesky
+from ._harness import Problem, problem_data
+
+mm = functools.partial(jnp.matmul, precision=jax.lax.Precision.HIGHEST)
+
+
+def _m_t(a):
+    return jnp.swapaxes(a, -1, -2)
+
+
+def measure(call: Callable[[], Any], repeats: int) -> tuple[float, float]:
+    """Median seconds and minor page faults per call, after one untimed warm-up call."""
+    call()
+    times, faults = [], []
+    for _ in range(repeats):
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+        start = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - start)
+        faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+    return statistics.median(times), statistics.median(faults)
+
+
+def jitted(fn: Callable, *args: Any) -> Callable[[], Any]:
+    """A compiled call of ``fn(*args)`` that waits for its result."""
+    compiled = jax.jit(fn).lower(*args).compile()
+    return lambda: jax.block_until_ready(compiled(*args))
+
+
+def forward_reassociated(params: olsjax.LinearTransformer, queries, context):
+    """``forward`` with ``KᵀV`` from the Gram matrix: no ``n × d`` intermediates, ``2nd²`` FLOPs.
+
+    ``KᵀV = W_Kᵀ XᵀX W_V + W_Kᵀ s b_vᵀ + b_k sᵀ W_V + n b_k b_vᵀ`` with ``s = Xᵀ1``;
+    then ``f = X* (W_Q H) + b_qᵀ H + b_out`` with ``H = KᵀV W_FFN W_P / n``.
+    A what-if for the report, not a library route: it rounds differently
+    (through ``XᵀX``) from the paper's order of operations.
+    """
+    n = context.shape[-2]
+    s = jnp.sum(context, axis=-2)
+    ktv = (
+        mm(_m_t(params.w_k), mm(mm(_m_t(context), context), params.w_v))
+        + jnp.outer(mm(s, params.w_k), params.b_v)
+        + jnp.outer(params.b_k, mm(s, params.w_v))
+        + n * jnp.outer(params.b_k, params.b_v)
+    )
+    head = mm(mm(ktv, params.w_ffn), params.w_p) / n
+    return mm(queries, mm(params.w_q, head)) + mm(params.b_q, head) + params.b_out
+
+
+def pieces(p: Problem) -> dict[str, dict[str, Callable[[], Any]]]:
+    """The calls to time, by table: the default (QR) fit, the Gram fit, construct vs forward."""
+    (x_np, y_np), (x, y) = problem_data(p)
+    params = olsjax.construct_ols(x, y)
+    q_mat = jax.block_until_ready(jnp.linalg.qr(x)[0])
+    check = jitted(forward_reassociated, params, x, x)()
+    reference = jitted(olsjax.forward, params, x, x)()
+    if not np.allclose(check, reference, rtol=1e-6, atol=1e-8 * float(jnp.max(jnp.abs(reference)))):
+        raise AssertionError("forward_reassociated disagrees with olsjax.forward")
+    return {
+        "Default fit (QR route) against numpy/LAPACK": {
+            "olsjax.lstsq [qr] (whole, jitted)": jitted(lambda a, b: olsjax.lstsq(a, b), x, y),
+            "jnp.linalg.qr(X), reduced: layout copy + geqrf + orgqr + copy back": jitted(jnp.linalg.qr, x),
+            "jnp.linalg.qr(X, mode='r'): layout copy + geqrf": jitted(
+                functools.partial(jnp.linalg.qr, mode="r"), x
+            ),
+            "Qᵀy given Q (XLA dot)": jitted(lambda a, b: mm(_m_t(a), b), q_mat, y),
+            "numpy.linalg.qr(X, mode='r')": lambda: np.linalg.qr(x_np, mode="r"),
+            "numpy.linalg.lstsq (gelsd, whole)": lambda: np.linalg.lstsq(x_np, y_np, rcond=None),
+        },
+        "Gram (normal-equation) fits": {
+            "XᵀX in XLA (jitted dot, HIGHEST)": jitted(lambda a: mm(_m_t(a), a), x),
+            "XᵀX in numpy (BLAS syrk)": lambda: x_np.T @ x_np,
+            "olsjax.lstsq [cholesky] (whole, jitted)": jitted(
+                lambda a, b: olsjax.lstsq(a, b, method="cholesky"), x, y
+            ),
+            "jax.scipy cho_solve (normal eqs)": jitted(jax_cho_solve, x, y),
+            "numpy Cholesky (normal eqs)": lambda: numpy_cholesky(x_np, y_np),
+        },
+        "construct_ols + forward, split": {
+            "construct_ols [qr, default]": jitted(lambda a, b: olsjax.construct_ols(a, b), x, y),
+            "construct_ols [cholesky]": jitted(
+                lambda a, b: olsjax.construct_ols(a, b, factor="cholesky"), x, y
+            ),
+            "forward (pre-built θ)": jitted(olsjax.forward, params, x, x),
+            "forward reassociated (what-if: KᵀV from XᵀX)": jitted(forward_reassociated, params, x, x),
+            "jax x + 1 over X (one fresh n×d output)": jitted(lambda a: a + 1, x),
+        },
+    }
+
+
+def report(p: Problem, repeats: int) -> str:
+    """Markdown tables: median seconds and minor page faults per call, with the machine's load."""
+    load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
+    out = [f"Profile of `{p.label}` (median of {repeats} after a warm-up; load average {load})"]
+    for title, calls in pieces(p).items():
+        rows = ["| call | median | minor page faults / call |", "|---|---|---|"]
+        for name, call in calls.items():
+            seconds, faults = measure(call, repeats)
+            rows.append(f"| {name} | {seconds:.3g} s | {faults:,.0f} |")
+        out += [f"#### {title}", "\n".join(rows)]
+    return "\n\n".join(out) + "\n"
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Print the profile tables."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=1_000_000)
+    parser.add_argument("--d", type=int, default=64)
+    parser.add_argument("--dtype", default="float64")
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args(argv)
+    jax.config.update("jax_enable_x64", True)
+    print(report(Problem("regression", args.n, args.d, args.dtype), args.repeats))
+
+
+if __name__ == "__main__":
+    main()
