@@ -1,7 +1,7 @@
 """olsjax: ordinary least squares as a one-layer linear transformer, in JAX.
 
-The library never changes JAX's global configuration: call
-``jax.config.update("jax_enable_x64", True)`` yourself for float64.
+The library never changes JAX's global configuration: enable float64 yourself
+(the ``jax_enable_x64`` option, or ``with jax.enable_x64(True):``).
 """
 
 from ._attention import (
