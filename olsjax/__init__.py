@@ -12,13 +12,9 @@ from ._attention import (
     softmax_attention_matrix,
     softmax_scores,
 )
-from ._construct import (
-    FACTORS,
-    construct_ols,
-    construct_regression_attention,
-    whiten,
-)
-from ._linalg import METHODS, condition_number, hat_matrix, lstsq
+from ._construct import construct_ols, construct_regression_attention
+from ._linalg import AUTO_ROUTES, METHODS, condition_number, hat_matrix
+from ._lstsq import lstsq
 from ._transformer import (
     LinearTransformer,
     RegressionAttention,
@@ -27,10 +23,12 @@ from ._transformer import (
     forward,
     regression_attention,
 )
+from ._whiten import FACTORS, whiten
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "AUTO_ROUTES",
     "FACTORS",
     "METHODS",
     "LinearTransformer",

@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
-from ._linalg import mT, mm
+from ._linalg import mm, mT
 
 
 def _causal_mask(shape: tuple[int, ...]) -> Array:
@@ -47,6 +47,13 @@ def linear_attention_matrix(
     return jnp.where(_causal_mask(scores.shape), scores, 0) / jnp.broadcast_to(counts, scores.shape)
 
 
+def linear_memory(
+    k: Float[Array, "*b nk d"], v: Float[Array, "*b nk m"]
+) -> Float[Array, "*b d m"]:
+    """The fast memory ``S = KᵀV / n`` (T9): the whole context, summarised in ``d × m``."""
+    return mm(mT(k), v) / k.shape[-2]
+
+
 def linear_attention(
     q: Float[Array, "*b nq d"],
     k: Float[Array, "*b nk d"],
@@ -63,7 +70,7 @@ def linear_attention(
     """
     if causal:
         return mm(linear_attention_matrix(q, k, causal=True), v)
-    return mm(q, mm(mT(k), v)) / k.shape[-2]
+    return mm(q, linear_memory(k, v))
 
 
 def softmax_scores(

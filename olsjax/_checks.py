@@ -106,6 +106,13 @@ def check_rcond(rcond: Any) -> float | None:
     return value
 
 
+def check_count(value: Any, name: str) -> int:
+    """A non-negative Python ``int`` (``bool`` counts as 0 or 1)."""
+    if isinstance(value, float) or not isinstance(value, (int, np.integer)) or value < 0:
+        raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
+    return int(value)
+
+
 def check_choice(value: str, choices: tuple[str, ...], name: str) -> str:
     """``value`` if it is one of ``choices``, else a ``ValueError`` listing them."""
     if value not in choices:

@@ -10,11 +10,10 @@ precision of that route.
 from __future__ import annotations
 
 import functools
-from typing import Literal, NamedTuple
+from typing import Literal
 
 import jax
 import jax.numpy as jnp
-from jax.scipy.linalg import solve_triangular
 from jax.typing import ArrayLike
 from jaxtyping import Array, Bool, Float, Int, PyTree
 
@@ -22,10 +21,17 @@ from . import _checks
 
 HIGHEST = jax.lax.Precision.HIGHEST
 
-Method = Literal["qr", "svd", "cholesky", "eigh", "lstsq"]
-METHODS: tuple[str, ...] = ("qr", "svd", "cholesky", "eigh", "lstsq")
-#: Methods that form the Gram matrix ``XᵀX``: their error grows like ``κ(X)²``.
-GRAM_METHODS: frozenset[str] = frozenset({"cholesky", "eigh", "zca"})
+Method = Literal["auto", "qr", "svd", "cholesky", "cholqr2", "eigh", "lstsq"]
+METHODS: tuple[str, ...] = ("qr", "svd", "cholesky", "cholqr2", "eigh", "lstsq")
+#: Methods that form the Gram matrix ``XᵀX``: they resolve singular values only
+#: down to ``√(d·u)·s_max``. Their error grows like ``κ(X)²``, except CholeskyQR2,
+#: whose second pass restores ``∝ κ`` below ``cholqr2_kappa_limit``.
+GRAM_METHODS: frozenset[str] = frozenset({"cholesky", "cholqr2", "eigh", "zca"})
+#: What ``"auto"`` chooses from, cheapest first (``route_index`` picks one).
+AUTO_ROUTES: tuple[str, ...] = ("cholesky", "cholqr2", "qr")
+#: ``"auto"`` takes plain Cholesky only below this condition estimate, where its
+#: error ``c·u·κ²`` stays within a factor 4 of a QR route's ``c·u·κ``.
+CHOLESKY_KAPPA = 4.0
 #: Methods that can return the minimum-norm solution of a rank-deficient problem.
 PINV_METHODS: frozenset[str] = frozenset({"svd", "eigh", "lstsq", "zca"})
 
@@ -66,8 +72,48 @@ def effective_rcond(route: str, x: Array, rcond: float | None) -> float | None:
     return max(rcond, rank_tolerance(route, *x.shape[-2:], x.dtype))
 
 
+def cholqr2_kappa_limit(n: int, d: int, dtype) -> float:
+    """Largest ``κ`` for which CholeskyQR2 is proven as accurate as Householder QR.
+
+    ``(24·u·(n·d + d(d+1)))^{-1/2}`` (Yamamoto, Nakatsukasa, Yanagisawa and
+    Fukaya, *ETNA* 44, 2015, Theorem 3.3 with ``u`` the unit round-off): below
+    it the first Cholesky cannot break down and the second pass makes ``Q``
+    orthonormal to ``O(u)``. It is a sufficient condition, pessimistic by
+    orders of magnitude in practice, which is the side ``"auto"`` should err on.
+    """
+    u = float(jnp.finfo(dtype).eps) / 2
+    return (24 * u * (n * d + d * (d + 1))) ** -0.5
+
+
+def route_index(
+    kappa: Float[Array, "*b"], n: int, d: int, dtype
+) -> Int[Array, ""]:
+    """Index into ``AUTO_ROUTES`` for a condition estimate: one route for the whole batch.
+
+    Cholesky up to ``CHOLESKY_KAPPA``, CholeskyQR2 up to ``cholqr2_kappa_limit``,
+    QR beyond, and QR when the estimate is NaN (the Gram matrix was not
+    numerically positive definite).
+    """
+    worst = jnp.max(kappa)
+    return jnp.where(
+        worst <= CHOLESKY_KAPPA, 0, jnp.where(worst <= cholqr2_kappa_limit(n, d, dtype), 1, 2)
+    )
+
+
+def column_scale(x: Float[Array, "*b n d"]) -> Float[Array, "*b d"]:
+    """Powers of two ``D`` within a factor 2 of the column maxima ``max_i |X_ij|`` (1 for a zero column).
+
+    Dividing by powers of two is exact, so ``X D⁻¹`` is the same problem with
+    equilibrated columns: routes whose error depends on column scaling (SVD,
+    Gram matrices) see ``κ(X D⁻¹)``, which can be orders of magnitude below
+    ``κ(X)`` (raw polynomial designs). Maxima rather than 2-norms: no overflow.
+    """
+    _, exponent = jnp.frexp(jnp.max(jnp.abs(x), axis=-2))
+    return jnp.ldexp(jnp.ones((), x.dtype), exponent)
+
+
 def is_deficient(
-    spectrum: Float[Array, "*b d"], tol: float
+    spectrum: Float[Array, "*b d"], tol: float | Float[Array, ""]
 ) -> Bool[Array, "*b"]:
     """True where the smallest singular value is at most ``tol`` times the largest, or NaN.
 
@@ -85,7 +131,9 @@ def singular_values(r: Float[Array, "*b d d"]) -> Float[Array, "*b d"]:
     return jnp.linalg.svd(r, compute_uv=False)
 
 
-def numerical_rank(spectrum: Float[Array, "*b d"], tol: float) -> Int[Array, "*b"]:
+def numerical_rank(
+    spectrum: Float[Array, "*b d"], tol: float | Float[Array, ""]
+) -> Int[Array, "*b"]:
     """Number of singular values above ``tol`` times the largest; -1 if the factorisation failed."""
     count = jnp.sum(spectrum > tol * jnp.max(spectrum, axis=-1, keepdims=True), axis=-1)
     return jnp.where(jnp.any(jnp.isnan(spectrum), axis=-1), -1, count)
@@ -131,74 +179,6 @@ def keep_mask(spectrum: Float[Array, "*b d"], rcond: float | None) -> Bool[Array
     return spectrum > rcond * jnp.max(spectrum, axis=-1, keepdims=True)
 
 
-class Solution(NamedTuple):
-    """Coefficients of a least-squares fit and the spectrum its route inverted."""
-
-    beta: Float[Array, "*b d m"]
-    spectrum: Float[Array, "*b d"]
-
-
-def _lstsq_qr(x, y, ridge):
-    if ridge:
-        x, y = ridge_augment(x, y, ridge)
-    q, r = jnp.linalg.qr(x)
-    beta = solve_triangular(r, mm(mT(q), y), lower=False)
-    return Solution(beta, singular_values(r))
-
-
-def _lstsq_svd(x, y, ridge, rcond):
-    u, s, vt = jnp.linalg.svd(x, full_matrices=False)
-    keep = keep_mask(s, rcond)
-    filt = jnp.where(keep, s / jnp.where(keep, s * s + ridge, 1), 0)
-    beta = mm(mT(vt), filt[..., None] * mm(mT(u), y))
-    return Solution(beta, jnp.sqrt(s * s + ridge))
-
-
-def _lstsq_cholesky(x, y, ridge):
-    c = jnp.linalg.cholesky(mm(mT(x), x) + ridge * identity(x))
-    z = solve_triangular(c, mm(mT(x), y), lower=True)
-    beta = solve_triangular(mT(c), z, lower=False)
-    return Solution(beta, singular_values(c))
-
-
-def _lstsq_eigh(x, y, ridge, rcond):
-    lam, v = jnp.linalg.eigh(mm(mT(x), x))
-    s = jnp.sqrt(jnp.clip(lam, 0))
-    keep = keep_mask(s, rcond)
-    inv = jnp.where(keep, 1 / jnp.where(keep, lam + ridge, 1), 0)
-    beta = mm(v, inv[..., None] * mm(mT(v), mm(mT(x), y)))
-    return Solution(beta, jnp.sqrt(jnp.clip(lam + ridge, 0)))
-
-
-def _lstsq_jnp(x, y, ridge, rcond):
-    if ridge:
-        x, y = ridge_augment(x, y, ridge)
-    solve = functools.partial(jnp.linalg.lstsq, rcond=rcond)
-    for _ in range(x.ndim - 2):
-        solve = jax.vmap(solve)
-    beta, _, _, s = solve(x, y)
-    return Solution(beta, s)
-
-
-def solve_lstsq(
-    x: Float[Array, "*b n d"],
-    y: Float[Array, "*b n m"],
-    method: str,
-    ridge: float,
-    rcond: float | None,
-) -> Solution:
-    """Least-squares coefficients ``(XᵀX + λI)⁺XᵀY`` by the named route."""
-    if method == "qr":
-        return _lstsq_qr(x, y, ridge)
-    if method == "svd":
-        return _lstsq_svd(x, y, ridge, rcond)
-    if method == "cholesky":
-        return _lstsq_cholesky(x, y, ridge)
-    if method == "eigh":
-        return _lstsq_eigh(x, y, ridge, rcond)
-    return _lstsq_jnp(x, y, ridge, rcond)
-
-
 def hat(
     x: Float[Array, "*b n d"], ridge: float, rcond: float | None
 ) -> tuple[Float[Array, "*b n n"], Float[Array, "*b d"]]:
@@ -215,14 +195,6 @@ def condition_number(X: ArrayLike) -> Float[Array, "*b"]:
     return s[..., 0] / s[..., -1]
 
 
-@functools.partial(jax.jit, static_argnames=("method", "ridge", "rcond"))
-def _lstsq_checked(x, y, method, ridge, rcond):
-    beta, spectrum = solve_lstsq(x, y, method, ridge, rcond)
-    tol = rank_tolerance(method, *x.shape[-2:], x.dtype)
-    deficient = is_deficient(spectrum, tol) & (rcond is None)
-    return poison(beta, deficient), deficient, numerical_rank(spectrum, tol)
-
-
 def check_pinv_route(route: str, rcond: float | None) -> None:
     """Only routes with a spectral decomposition can return a minimum-norm answer."""
     if rcond is not None and route not in PINV_METHODS:
@@ -230,40 +202,6 @@ def check_pinv_route(route: str, rcond: float | None) -> None:
             f"rcond (minimum-norm solution) needs a spectral route, one of "
             f"{sorted(PINV_METHODS)}; {route!r} cannot pseudo-invert"
         )
-
-
-def lstsq(
-    X: ArrayLike,
-    Y: ArrayLike,
-    *,
-    method: Method = "qr",
-    ridge: float = 0.0,
-    rcond: float | None = None,
-) -> Float[Array, "*b d m"] | Float[Array, "*b d"]:
-    """Least-squares (or ridge) coefficients ``β = (XᵀX + λI)⁻¹XᵀY``.
-
-    **Arguments:** ``X`` ``(..., n, d)``; ``Y`` ``(..., n, m)`` or ``(..., n)``;
-    ``method``: ``"qr"`` (default; error ``∝ κ``), ``"svd"``, ``"cholesky"`` or
-    ``"eigh"`` of the Gram matrix (error ``∝ κ²``), ``"lstsq"`` (JAX's own);
-    ``ridge``: ``λ ≥ 0``; ``rcond``: with ``"svd"``, ``"eigh"`` or ``"lstsq"``,
-    treat singular values below ``rcond·s_max`` as zero and return the
-    minimum-norm solution ``X⁺Y`` (``rcond`` is raised to what the route can
-    resolve: ``max(n, d)·ε``, or ``√(d·ε)`` for ``"eigh"``).
-
-    **Returns:** ``β`` of shape ``(..., d, m)``, or ``(..., d)`` for vector ``Y``.
-
-    **Raises:** ``ValueError`` if ``X`` is rank-deficient (or ``n < d``) and
-    neither ``rcond`` nor ``ridge > 0`` was given; under ``jit`` such entries are NaN.
-    """
-    x, y, vector = _checks.design_and_targets(X, Y)
-    method = _checks.check_choice(method, METHODS, "method")
-    ridge, rcond = _checks.check_ridge(ridge), _checks.check_rcond(rcond)
-    check_pinv_route(method, rcond)
-    _checks.check_full_rank_shape(x, allowed=rcond is not None or ridge > 0)
-    rcond = effective_rcond(method, x, rcond)
-    beta, deficient, rank = _lstsq_checked(x, y, method, ridge, rcond)
-    _checks.raise_if_deficient(deficient, rank, x, method)
-    return beta[..., 0] if vector else beta
 
 
 @functools.partial(jax.jit, static_argnames=("ridge", "rcond"))

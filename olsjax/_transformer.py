@@ -2,7 +2,8 @@
 
 ``LinearTransformer`` is the model of THEOREMS.md,
 ``f_θ(X*; X) = LinAttn(X* W_Q, X W_K, X W_V) · W_FFN · W_P``, with optional
-projection biases and an output bias (zero unless an intercept is fitted).
+projection biases and an output bias (zero unless an intercept is fitted),
+and optionally a second, refinement layer (T12) that reads the same context.
 ``RegressionAttention`` is the values-are-targets form (T4): the context's
 targets are the values, so only ``W_Q`` and ``W_K`` are parameters.
 """
@@ -10,15 +11,15 @@ targets are the values, so only ``W_Q`` and ``W_K`` are parameters.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
-from ._attention import linear_attention, linear_attention_matrix
-from ._linalg import mT, mm
-
+from ._attention import linear_attention, linear_attention_matrix, linear_memory
+from ._linalg import mm, mT
 
 # Leaves are arrays, but JAX rebuilds pytrees with placeholders (ArgInfo while
 # lowering, None or object() inside transformations), so they are not typed at
@@ -35,16 +36,24 @@ def _project(x: Array, w: Array, b: Array) -> Array:
     return mm(x, w) + b[..., None, :]
 
 
-@_pytree
+@functools.partial(_pytree, meta=("refinements", "route"))
 @dataclasses.dataclass(frozen=True)
 class LinearTransformer:
     """Weights of a one-layer linear transformer (slow memory).
 
     **Fields:** ``w_q``, ``w_k``, ``w_v``: ``(d, k)`` projections; ``w_ffn``:
     ``(k, k)``; ``w_p``: ``(k, m)`` output head; ``b_q``, ``b_k``, ``b_v``:
-    ``(k,)`` projection biases; ``b_out``: ``(m,)`` output bias. Any leading
-    batch dimensions. ``route`` names the construction that produced it
-    (static metadata, not a leaf).
+    ``(k,)`` projection biases; ``b_out``: ``(m,)`` output bias; ``w_r``:
+    ``(k, k)`` query map of the refinement layers, or ``None``. Any leading
+    batch dimensions. Static metadata (not leaves): ``refinements``, the
+    number of refinement layers (0: the paper's one-layer model), and
+    ``route``, the construction that produced it.
+
+    A refinement layer (T12) is a residual block on the attention output:
+    with ``a₀ = LinAttn(Q, K, V)`` from the first layer, layer ``j + 1`` maps
+    ``a_j ↦ a_j + (a₀ − LinAttn(a_j W_R, K, V))``, the residual of the head
+    system ``S w = W_R⁻¹ W_P`` (``S = KᵀV/n``) read through attention: one step
+    of iterative refinement per layer, all reading the same keys and values.
     """
 
     w_q: Leaf
@@ -56,6 +65,8 @@ class LinearTransformer:
     b_k: Leaf
     b_v: Leaf
     b_out: Leaf
+    w_r: Leaf = None
+    refinements: int = 0
     route: str = "custom"
 
 
@@ -87,13 +98,18 @@ def forward(
     **Arguments:** ``params``; ``queries`` ``X*`` ``(..., q, d)``; ``context``
     ``X`` ``(..., n, d)``.
 
-    **Returns:** ``(..., q, m)`` = ``LinAttn(X*W_Q+b_q, XW_K+b_k, XW_V+b_v) W_FFN W_P + b_out``.
+    **Returns:** ``(..., q, m)`` = ``a W_FFN W_P + b_out`` with
+    ``a = LinAttn(X*W_Q+b_q, XW_K+b_k, XW_V+b_v)`` after
+    ``params.refinements`` refinement layers (all layers read the same fast
+    memory ``S = KᵀV/n``, computed once).
     """
     q = _project(queries, params.w_q, params.b_q)
     k = _project(context, params.w_k, params.b_k)
-    v = _project(context, params.w_v, params.b_v)
-    hidden = mm(linear_attention(q, k, v), params.w_ffn)
-    return mm(hidden, params.w_p) + params.b_out[..., None, :]
+    memory = linear_memory(k, _project(context, params.w_v, params.b_v))
+    a = first = mm(q, memory)
+    for _ in range(params.refinements):
+        a = a + (first - mm(mm(a, params.w_r), memory))
+    return mm(mm(a, params.w_ffn), params.w_p) + params.b_out[..., None, :]
 
 
 def attention_matrix(

@@ -132,6 +132,17 @@ def relative_error(actual, expected) -> float:
     return float(np.linalg.norm(a - e) / (scale if scale > 0 else 1.0))
 
 
+def equilibrated_condition_number(x) -> float:
+    """``κ(X D⁻¹)`` (float64) with ``D`` the powers of two near the column maxima.
+
+    The condition number that olsjax's equilibrating routes see, and so the
+    ``κ`` of their bound; equal to ``κ(X)`` up to the scaling's effect.
+    """
+    x64 = np.asarray(x, np.float64)
+    _, exponent = np.frexp(np.abs(x64).max(axis=0))
+    return float(np.linalg.cond(x64 / np.ldexp(1.0, exponent)))
+
+
 def error_bound(dtype, kappa: float, p: int, *, c: float = DEFAULT_C, tan_theta: float = 0.0) -> float:
     """``c·u·(κ^p + κ²·tan θ)``: THEOREMS.md's bound with the least-squares residual term."""
     return c * unit_roundoff(dtype) * (kappa**p + kappa**2 * tan_theta)
