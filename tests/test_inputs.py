@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 import olsjax
+from olsjax import testing
 
 from ._problems import BATCH, D, M, N, Q, assert_close, duplicated_column, targets, well_conditioned
 
@@ -206,7 +207,7 @@ def test_fewer_rows_than_columns_needs_rcond(entry):
 
 
 def _routes(entry: str):
-    names = olsjax.METHODS if entry == "lstsq" else olsjax.FACTORS
+    names = ("auto", *(olsjax.METHODS if entry == "lstsq" else olsjax.FACTORS))
     return [pytest.param(entry, name, id=f"{entry}-{name}") for name in names]
 
 
@@ -239,7 +240,8 @@ def _numerically_singular() -> np.ndarray:
 
     Every diagonal entry of ``R`` is 1, so nothing on the diagonal of an unpivoted QR or
     Cholesky factor reveals that ``X`` is singular to working precision: the routes
-    must look at the factor's singular values.
+    must look at the factor's singular values. Its columns differ in norm by 1e6:
+    equilibrated, ``κ(X D⁻¹) ≈ 1e12`` and it is no longer singular.
     """
     q, _ = np.linalg.qr(np.random.default_rng(9).standard_normal((N, D)))
     return q @ np.array([[1.0, 1e6, 0.0], [0.0, 1.0, 1e6], [0.0, 0.0, 1.0]])
@@ -254,12 +256,29 @@ def test_numerically_singular_x_is_refused_by_every_route(entry, route):
     x = _numerically_singular()
     assert np.linalg.matrix_rank(x) == D - 1  # numpy agrees it is singular to working precision
     kw = {} if route is None else {"method" if entry == "lstsq" else "factor": route}
+    if route is not None and route != "lstsq":
+        kw["equilibrate"] = False  # the raw X is what is singular
     try:
         SOLVERS[entry](x, targets(9), **kw)
     except ValueError as err:
         assert "X is rank-deficient" in str(err)
     else:
         raise AssertionError(f"{entry}({route}) accepted a numerically singular X (κ ≈ 1e18)")
+
+
+@pytest.mark.parametrize("route", ["auto", "qr", "svd"])
+def test_equilibration_solves_the_badly_scaled_singular_looking_x(route):
+    x, y = _numerically_singular(), targets(9)
+    scaled = x / np.abs(x).max(axis=0)
+    kappa = float(np.linalg.cond(scaled))
+    assert 1e11 < kappa < 1e13 < np.linalg.cond(x)  # the premise: equilibration rescues it
+    beta = olsjax.lstsq(x, y, method=route)
+    # QR/SVD of the scaled X: c·u·κ(X D⁻¹), plus the residual term (targets are not an exact fit).
+    testing.assert_within_bound(
+        beta, testing.exact_lstsq(x, y), kappa=kappa, p=1, tan_theta=testing.tan_theta(scaled, y)
+    )
+    with pytest.raises(ValueError, match="rank-deficient"):
+        olsjax.lstsq(x, y, method="cholesky")  # a Gram route still cannot resolve κ ≈ 1e12
 
 
 def _good_and_deficient():
@@ -287,7 +306,7 @@ def test_one_deficient_batch_entry_is_enough_to_refuse():
 def test_unknown_method_is_refused(x, y):
     with pytest.raises((TypeError, ValueError), match=r"(?s)method.*'lu'"):
         olsjax.lstsq(x, y, method="lu")
-    with pytest.raises(ValueError, match=r"method must be one of 'qr', .*; got 'lu'"):
+    with pytest.raises(ValueError, match=r"method must be one of 'auto', 'qr', .*; got 'lu'"):
         inspect.unwrap(olsjax.lstsq)(x, y, method="lu")
 
 
@@ -297,7 +316,7 @@ def test_unknown_factor_is_refused(entry, x, y):
     args = (x, y) if entry == "construct_ols" else (x,)
     with pytest.raises((TypeError, ValueError), match=r"(?s)factor.*'pca'"):
         fn(*args, factor="pca")
-    with pytest.raises(ValueError, match=r"factor must be one of 'eigh', .*; got 'pca'"):
+    with pytest.raises(ValueError, match=r"factor must be one of 'auto', 'eigh', .*; got 'pca'"):
         inspect.unwrap(fn)(*args, factor="pca")
 
 
@@ -389,3 +408,38 @@ def test_numpy_and_jax_arrays_are_accepted_alike(x, y):
     # κ = 2 and QR is backward stable: error ~ u·κ·n ≈ 4e-15, 1e-13 leaves ample margin.
     assert_close(olsjax.lstsq(x, y), ref, 1e-13)
     assert_close(olsjax.lstsq(jnp.asarray(x), jnp.asarray(y)), ref, 1e-13)
+
+
+# --- automatic route ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kappa", "route"), [(1.5, "cholesky"), (1e4, "cholqr2"), (1e9, "qr")]
+)
+def test_auto_route_is_chosen_by_condition_and_named_on_the_parameters(kappa, route):
+    # cholesky up to κ = 4, cholqr2 up to its proven limit (~1e6 at 33 x 5 in float64), qr beyond.
+    p = testing.make_problem(np.random.default_rng(5), 33, 5, kappa=kappa)
+    assert olsjax.construct_ols(p.x, p.y).route == f"auto:{route}"
+    assert olsjax.construct_regression_attention(p.x).route == f"auto:{route}"
+
+
+def test_auto_route_under_jit_is_chosen_on_device_and_named_auto():
+    p = testing.make_problem(np.random.default_rng(5), 33, 5, kappa=1e9)
+    seen = []
+
+    @jax.jit
+    def fit(x, y):
+        params = olsjax.construct_ols(x, y)
+        seen.append(params.route)
+        return olsjax.forward(params, x, x)
+
+    x, y = jnp.asarray(p.x), jnp.asarray(p.y)
+    eager = olsjax.forward(olsjax.construct_ols(x, y), x, x)
+    np.testing.assert_allclose(fit(x, y), eager, rtol=1e-12)  # same route, same rounding
+    assert seen == ["auto"]
+
+
+@pytest.mark.parametrize("refine", [-1, 1.5, "2"])
+def test_refine_must_be_a_non_negative_integer(refine, x, y):
+    with pytest.raises((TypeError, ValueError), match="refine"):
+        olsjax.construct_ols(x, y, refine=refine)

@@ -13,7 +13,7 @@ import olsjax
 
 from ._problems import targets, well_conditioned
 
-LT_FIELDS = ("w_q", "w_k", "w_v", "w_ffn", "w_p", "b_q", "b_k", "b_v", "b_out")
+LT_FIELDS = ("w_q", "w_k", "w_v", "w_ffn", "w_p", "b_q", "b_k", "b_v", "b_out", "w_r")
 RA_FIELDS = ("w_q", "w_k", "b_q", "b_k", "intercept")
 
 
