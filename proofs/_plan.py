@@ -1,4 +1,4 @@
-"""The problem plan shared by the paper-form proofs (T1–T3).
+"""The problem plan shared by the paper-form proofs (T1–T3), and the paper's construction.
 
 Each (shape, m, dtype, factor) is one XLA compilation of the construction and
 those dominate the run time, so ``m`` is tied to the shape: float64 runs every
@@ -11,7 +11,13 @@ from __future__ import annotations
 import numpy as np
 from hypothesis import strategies as st
 
+import olsjax
 from olsjax import testing
+
+
+def paper_ols(x, y, **options) -> olsjax.LinearTransformer:
+    """``construct_ols`` without refinement layers: the paper's one-layer model, which T1–T7 are about."""
+    return olsjax.construct_ols(x, y, refine=0, **options)
 
 DTYPES = (np.float64, np.float32)
 #: ``(shapes, targets)`` to draw from, per dtype.

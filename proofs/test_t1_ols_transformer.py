@@ -40,15 +40,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from _plan import DTYPES, paper_ols
+from _plan import FALSIFIABLE as _FALSIFIABLE
+from _plan import problems as _problems
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import olsjax
 from olsjax import testing
-
-from _plan import DTYPES
-from _plan import FALSIFIABLE as _FALSIFIABLE
-from _plan import problems as _problems
 
 HIGHEST = jax.lax.Precision.HIGHEST
 #: Factors that build ``L`` from the rounded Gram matrix ``XᵀX/n``.
@@ -102,7 +101,7 @@ def test_in_sample_forward_pass_is_the_ols_fitted_values(dtype, data):
     x = jnp.asarray(problem.x)
     fitted = testing.exact_predict(problem.x, problem.y, problem.x)  # H Y, exactly
     for factor in olsjax.FACTORS:
-        params = olsjax.construct_ols(problem.x, problem.y, factor=factor)
+        params = paper_ols(problem.x, problem.y, factor=factor)
         out = olsjax.forward(params, x, x)
         # p = 2 for every factor: the forward pass forms a Gram matrix of whitened
         # tokens (module docstring); tan θ: H Y itself is that sensitive to rounding.
@@ -128,7 +127,7 @@ def test_lemma_a_whitening_l_transpose_sigma_l_is_identity(dtype, data):
     problem = _draw(data, dtype)
     d = problem.x.shape[1]
     for factor in olsjax.FACTORS:
-        l = olsjax.construct_ols(problem.x, problem.y, factor=factor).w_q
+        l = paper_ols(problem.x, problem.y, factor=factor).w_q
         whitened = _exact_whitened_gram(problem.x, l)  # exact, so all error is in L
         # Gram factors: p = 2 (eigh/Cholesky of the rounded Σ, error u‖Σ‖·‖L‖²);
         # qr/svd: p = 1 (XL/√n is the computed Q or U up to backward error u·κ).
@@ -144,7 +143,7 @@ def test_lemma_b_l_l_transpose_is_sigma_inverse(dtype, data):
     problem = _draw(data, dtype)
     sigma_inv = _exact_sigma_inverse(problem.x)
     for factor in olsjax.FACTORS:
-        l = olsjax.construct_ols(problem.x, problem.y, factor=factor).w_q
+        l = paper_ols(problem.x, problem.y, factor=factor).w_q
         llt = jnp.matmul(l, l.T, precision=HIGHEST)
         # Gram factors: p = 2 (a rounding u‖Σ‖ of Σ moves Σ⁻¹ by u·κ² relatively).
         # qr/svd: p = 1 — a backward error δX moves (XᵀX)⁻¹ by 2‖X⁺‖‖δX‖‖(XᵀX)⁻¹‖,
@@ -161,7 +160,7 @@ def test_lemma_c_attention_is_the_identity_on_whitened_tokens(dtype, data):
     problem = _draw(data, dtype)
     x = jnp.asarray(problem.x)
     for factor in olsjax.FACTORS:
-        l = olsjax.construct_ols(problem.x, problem.y, factor=factor).w_q
+        l = paper_ols(problem.x, problem.y, factor=factor).w_q
         z = jnp.matmul(x, l, precision=HIGHEST)
         attended = olsjax.linear_attention(z, z, z)  # Z ZᵀZ / n
         # Z(ZᵀZ/n) − Z = Z(ZᵀZ/n − I): the relative error is that of lemma (a) plus
@@ -178,7 +177,7 @@ def test_lemma_d_l_times_head_is_beta(dtype, data):
     problem = _draw(data, dtype)
     beta = testing.exact_lstsq(problem.x, problem.y)
     for factor in olsjax.FACTORS:
-        params = olsjax.construct_ols(problem.x, problem.y, factor=factor)
+        params = paper_ols(problem.x, problem.y, factor=factor)
         lp = jnp.matmul(params.w_q, params.w_p, precision=HIGHEST)
         # Gram factors: p = 2, this is the normal-equations solve (Σ⁻¹ XᵀY/n).
         # qr: R⁻¹QᵀY, svd: VS⁻¹UᵀY — the stable least-squares solves, p = 1.
@@ -203,13 +202,13 @@ def _wrong_constructions(problem: testing.Problem):
     xty = x.T @ y
     lam, v = np.linalg.eigh(x.T @ x / n)
     l_pow = v / lam  # V Λ^{-1} instead of V Λ^{-1/2}
-    eigh = olsjax.construct_ols(x, y, factor="eigh")
+    eigh = paper_ols(x, y, factor="eigh")
     yield "L = VΛ^{-1} (wrong power)", dataclasses.replace(
         eigh, w_q=jnp.asarray(l_pow), w_k=jnp.asarray(l_pow), w_v=jnp.asarray(l_pow),
         w_p=jnp.asarray(l_pow.T @ xty / n),
     )
     for factor in olsjax.FACTORS:
-        params = olsjax.construct_ols(x, y, factor=factor)
+        params = paper_ols(x, y, factor=factor)
         yield f"P = LᵀXᵀY (missing 1/n), {factor}", dataclasses.replace(params, w_p=params.w_p * n)
         yield f"W_V = I (W_V ≠ L), {factor}", dataclasses.replace(
             params, w_v=jnp.eye(x.shape[1], dtype=x.dtype)

@@ -25,15 +25,14 @@ import dataclasses
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from _plan import DTYPES, paper_ols
+from _plan import FALSIFIABLE as _FALSIFIABLE
+from _plan import problems as _problems
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import olsjax
 from olsjax import testing
-
-from _plan import DTYPES
-from _plan import FALSIFIABLE as _FALSIFIABLE
-from _plan import problems as _problems
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda t: t.__name__)
@@ -47,7 +46,7 @@ def test_out_of_sample_forward_pass_predicts_like_ols(dtype, data):
     expected = testing.exact_predict(problem.x, problem.y, queries)  # X* β, exactly
     x, q = jnp.asarray(problem.x), jnp.asarray(queries)
     for factor in olsjax.FACTORS:
-        params = olsjax.construct_ols(problem.x, problem.y, factor=factor)
+        params = paper_ols(problem.x, problem.y, factor=factor)
         out = np.asarray(olsjax.forward(params, q, x))
         for rows, which in ((slice(None, -d), "generic"), (slice(-d, None), "principal")):
             # p = 2 for every factor (module docstring); tan θ: X*β itself moves by
@@ -71,7 +70,7 @@ def test_parameters_are_data_dependent(problem, seed):
     bound = testing.error_bound(np.float64, other.kappa, 2, tan_theta=other.tan_theta)
     q, x_other = jnp.asarray(problem.queries), jnp.asarray(other.x)
     for factor in olsjax.FACTORS:
-        params = olsjax.construct_ols(problem.x, problem.y, factor=factor)
+        params = paper_ols(problem.x, problem.y, factor=factor)
         err = testing.relative_error(olsjax.forward(params, q, x_other), expected)
         # 1e3 x bound (≲ 2e-7·(1 + tan θ) for κ ≤ 100): another context is O(1) off.
         assert err > 1e3 * bound, f"{factor}: θ(X, Y) predicted OLS on a new context ({err:.3e})"
@@ -93,7 +92,7 @@ def test_falsification_wrong_constructions_miss_out_of_sample(problem):
     lam, v = np.linalg.eigh(x.T @ x / n)
     expected = testing.exact_predict(x, y, problem.queries)
     bound = testing.error_bound(np.float64, problem.kappa, 2, tan_theta=problem.tan_theta)
-    eigh = olsjax.construct_ols(x, y, factor="eigh")
+    eigh = paper_ols(x, y, factor="eigh")
     wrong = {}
     powers = (("VΛ^{-1} (wrong power)", v / lam), ("VΛ^{-1/4} (wrong power)", v / lam**0.25))
     for name, l in powers:
@@ -102,7 +101,7 @@ def test_falsification_wrong_constructions_miss_out_of_sample(problem):
             w_p=jnp.asarray(l.T @ xty / n),
         )
     for factor in olsjax.FACTORS:
-        params = olsjax.construct_ols(x, y, factor=factor)
+        params = paper_ols(x, y, factor=factor)
         wrong[f"missing 1/n in P, {factor}"] = dataclasses.replace(params, w_p=params.w_p * n)
         wrong[f"W_FFN = n·I (attention not averaged), {factor}"] = dataclasses.replace(
             params, w_ffn=params.w_ffn * n

@@ -35,15 +35,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from _plan import DTYPES, paper_ols
+from _plan import FALSIFIABLE as _FALSIFIABLE
+from _plan import problems as _problems
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import olsjax
 from olsjax import testing
-
-from _plan import DTYPES
-from _plan import FALSIFIABLE as _FALSIFIABLE
-from _plan import problems as _problems
 
 HIGHEST = jax.lax.Precision.HIGHEST
 #: Two answers each within c·u·κ² of the exact one are within 2c·u·κ² of each other.
@@ -75,7 +74,7 @@ def test_all_factors_agree_with_each_other_and_with_ols(dtype, data):
     q, x = jnp.asarray(problem.queries), jnp.asarray(problem.x)
     outs = {}
     for factor in olsjax.FACTORS:
-        params = olsjax.construct_ols(problem.x, problem.y, factor=factor)
+        params = paper_ols(problem.x, problem.y, factor=factor)
         outs[factor] = olsjax.forward(params, q, x)
         # p = 2 for every factor (module docstring); tan θ: X*β's own sensitivity.
         testing.assert_within_bound(
@@ -100,7 +99,7 @@ def test_rotating_the_factor_leaves_the_forward_pass_unchanged(dtype, data):
     expected = testing.exact_predict(problem.x, problem.y, problem.queries)
     q, x, y = (jnp.asarray(a) for a in (problem.queries, problem.x, problem.y))
     for factor in olsjax.FACTORS:
-        params = olsjax.construct_ols(problem.x, problem.y, factor=factor)
+        params = paper_ols(problem.x, problem.y, factor=factor)
         rotated = _paper_form(params, _mm(params.w_q, o), x, y)  # L ↦ L O, P = (L O)ᵀXᵀY/n
         out, out_rotated = olsjax.forward(params, q, x), olsjax.forward(rotated, q, x)
         # p = 2: a forward pass (module docstring); the rotated head forms XᵀY, whose
@@ -126,7 +125,7 @@ def test_weight_product_is_beta_for_every_factor_and_rotation(dtype, data):
     beta = testing.exact_lstsq(problem.x, problem.y)
     x, y = jnp.asarray(problem.x), jnp.asarray(problem.y)
     for factor in olsjax.FACTORS:
-        params = olsjax.construct_ols(problem.x, problem.y, factor=factor)
+        params = paper_ols(problem.x, problem.y, factor=factor)
         rotated = _paper_form(params, _mm(params.w_q, o), x, y)
         for which, p in (("L", params), ("L O", rotated)):
             # p = 2: the product contains Σ = XᵀX/n explicitly; its rounding u‖Σ‖
@@ -157,9 +156,9 @@ def test_falsification_only_orthogonal_right_rotations_are_invisible(problem, se
     beta = testing.exact_lstsq(problem.x, problem.y)
     bound = testing.error_bound(np.float64, problem.kappa, 2, tan_theta=problem.tan_theta)
     q, x, y = (jnp.asarray(a) for a in (problem.queries, problem.x, problem.y))
-    head_eigh = olsjax.construct_ols(problem.x, problem.y, factor="eigh").w_p
+    head_eigh = paper_ols(problem.x, problem.y, factor="eigh").w_p
     for factor in olsjax.FACTORS:
-        params = olsjax.construct_ols(problem.x, problem.y, factor=factor)
+        params = paper_ols(problem.x, problem.y, factor=factor)
         l = params.w_q
         wrong = {
             "L (1+ε) O, not orthogonal": _paper_form(params, _mm(l, o) * (1 + EPSILON), x, y),

@@ -49,6 +49,7 @@ import math
 import jax
 import jax.numpy as jnp
 import numpy as np
+from _plan import paper_ols
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -208,7 +209,7 @@ def _check_paper_form(problem: testing.Problem, k: int, factors=olsjax.FACTORS) 
     expected = testing.exact_predict(x, problem.y, problem.queries, ridge=RIDGE)
     kappa, tan = _paper_form_bound_terms(problem, x)
     for factor in factors:
-        params = olsjax.construct_ols(x, problem.y, factor=factor, ridge=RIDGE)
+        params = paper_ols(x, problem.y, factor=factor, ridge=RIDGE)
         testing.assert_within_bound(
             _forward(_plain(params), jq, jx), expected, kappa=kappa, p=2, tan_theta=tan,
             what=f"paper form with corrected head, factor {factor}: X* β_λ",
@@ -250,7 +251,7 @@ def test_t1c_identity_fails_with_ridge_and_head_restores_equality(problem, k):
     in_sample = testing.exact_predict(x, problem.y, x, ridge=RIDGE)
     kappa, tan = _paper_form_bound_terms(problem, x)
     for factor in olsjax.FACTORS:
-        params = olsjax.construct_ols(x, problem.y, factor=factor, ridge=RIDGE)
+        params = paper_ols(x, problem.y, factor=factor, ridge=RIDGE)
         z = x @ np.asarray(params.w_v)
         defect = testing.relative_error(z @ (z.T @ z) / n, z)
         # 1e-6: rounding slack on an O(1) quantity for κ ≤ 10 (errors ~1e-14).
@@ -280,7 +281,7 @@ def test_falsification_uncorrected_head_misses_ridge(problem, k):
     kappa, tan = _paper_form_bound_terms(problem, x)
     bound = testing.error_bound(np.float64, kappa, 2, tan_theta=tan)
     for factor in olsjax.FACTORS:
-        params = olsjax.construct_ols(x, problem.y, factor=factor, ridge=RIDGE)
+        params = paper_ols(x, problem.y, factor=factor, ridge=RIDGE)
         # T1's head P = L_λᵀXᵀY/n built from the ridge factor L_λ = W_V, without M⁻¹.
         head = np.asarray(params.w_v).T @ (x.T @ problem.y) / n
         uncorrected = dataclasses.replace(params, w_p=jnp.asarray(head))

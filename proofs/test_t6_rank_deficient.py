@@ -46,6 +46,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from _plan import paper_ols
 from hypothesis import assume, given
 
 import olsjax
@@ -102,7 +103,7 @@ def _check_paper_form(problem: testing.Problem, rcond: float, factors=PINV_FACTO
     jx, jq = jnp.asarray(problem.x), jnp.asarray(problem.queries)
     expected = testing.exact_predict(problem.x, problem.y, problem.queries)
     for factor in factors:
-        params = olsjax.construct_ols(problem.x, problem.y, factor=factor, rcond=rcond)
+        params = paper_ols(problem.x, problem.y, factor=factor, rcond=rcond)
         testing.assert_within_bound(
             _forward(_plain(params), jq, jx), expected,
             kappa=problem.kappa, p=2, tan_theta=problem.tan_theta,
@@ -185,7 +186,7 @@ def test_every_route_fails_loudly_without_rcond(problem):
     jx, jy = jnp.asarray(x), jnp.asarray(y)
     for factor in olsjax.FACTORS:
         with pytest.raises(ValueError, match="rank-deficient|not unique"):
-            olsjax.construct_ols(x, y, factor=factor)
+            paper_ols(x, y, factor=factor)
         with pytest.raises(ValueError, match="rank-deficient|not unique"):
             olsjax.construct_regression_attention(x, factor=factor)
         if x.shape[0] < x.shape[1]:
@@ -203,7 +204,7 @@ def test_routes_without_pseudo_inverse_refuse_rcond(route):
     x = np.arange(12.0).reshape(4, 3)  # rank 2; refused before any computation
     y = np.ones((4, 1))
     with pytest.raises(ValueError, match="rcond"):
-        olsjax.construct_ols(x, y, factor=route, rcond=RCOND)
+        paper_ols(x, y, factor=route, rcond=RCOND)
     with pytest.raises(ValueError, match="rcond"):
         olsjax.construct_regression_attention(x, factor=route, rcond=RCOND)
     with pytest.raises(ValueError, match="rcond"):
@@ -230,7 +231,7 @@ def _integer_design(seed: int) -> tuple[np.ndarray, np.ndarray]:
 def test_rank_deficiency_detected_on_designs_that_once_slipped_through(seed, route):
     x, y = _integer_design(seed)
     with pytest.raises(ValueError, match="rank-deficient"):
-        olsjax.construct_ols(x, y, factor=route)
+        paper_ols(x, y, factor=route)
     with pytest.raises(ValueError, match="rank-deficient"):
         olsjax.construct_regression_attention(x, factor=route)
     with pytest.raises(ValueError, match="rank-deficient"):
@@ -257,7 +258,7 @@ def test_falsification_plain_inverse_or_wrong_cutoff_is_wildly_wrong(problem):
     n = x.shape[0]
     expected = testing.exact_predict(x, y, q)
     bound = testing.error_bound(np.float64, problem.kappa, 2, tan_theta=problem.tan_theta)
-    params = olsjax.construct_ols(x, y, factor="eigh", rcond=RCOND)
+    params = paper_ols(x, y, factor="eigh", rcond=RCOND)
     testing.assert_within_bound(
         _forward(_plain(params), jnp.asarray(q), jnp.asarray(x)), expected,
         kappa=problem.kappa, p=2, tan_theta=problem.tan_theta, what="pseudo-inverse, eigh",

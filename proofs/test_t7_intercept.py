@@ -37,6 +37,7 @@ import math
 import jax
 import jax.numpy as jnp
 import numpy as np
+from _plan import paper_ols
 from hypothesis import assume, given
 from hypothesis import strategies as st
 from sklearn.linear_model import LinearRegression
@@ -106,11 +107,11 @@ def _check_routes(
         reference = model.predict(s.queries)
         s.check(reference, expected, "scikit-learn LinearRegression vs exact [X, 1] OLS")
     for factor in factors:
-        centred_params = olsjax.construct_ols(s.x, s.y, factor=factor, intercept=True)
+        centred_params = paper_ols(s.x, s.y, factor=factor, intercept=True)
         centred = _forward(_plain(centred_params), jq, jx)
         s.check(centred, expected, f"(ii) centred with means in biases, factor {factor}")
         if appended:
-            ones = olsjax.construct_ols(s.xa, s.y, factor=factor)
+            ones = paper_ols(s.xa, s.y, factor=factor)
             with_ones = _forward(_plain(ones), jqa, jxa)
             s.check(with_ones, expected, f"(i) column of ones, factor {factor}")
             # Both routes are within c·u·κ² of the exact prediction: 2c (triangle inequality).
@@ -164,7 +165,7 @@ def test_falsification_forgetting_a_mean_misses_by_orders_of_magnitude(problem):
     jx, jy, jq, jxa = s.jnp("x", "y", "queries", "xa")
     zeros_q = jnp.asarray(np.hstack([s.queries, np.zeros((len(s.queries), 1))]))
     for factor in olsjax.FACTORS:
-        params = _plain(olsjax.construct_ols(s.x, s.y, factor=factor, intercept=True))
+        params = _plain(paper_ols(s.x, s.y, factor=factor, intercept=True))
         s.check(_forward(params, jq, jx), expected, f"correct centred route, factor {factor}")
         wrong = {
             "mean of Y not added back (b_out = 0)":
@@ -172,7 +173,7 @@ def test_falsification_forgetting_a_mean_misses_by_orders_of_magnitude(problem):
             "queries not centred (b_q = 0)":
                 _forward(dataclasses.replace(params, b_q=jnp.zeros_like(params.b_q)), jq, jx),
         }
-        ones = _plain(olsjax.construct_ols(s.xa, s.y, factor=factor))
+        ones = _plain(paper_ols(s.xa, s.y, factor=factor))
         wrong["queries without their column of ones"] = _forward(ones, zeros_q, jxa)
         values = _plain(olsjax.construct_regression_attention(s.x, factor=factor, intercept=True))
         wrong["values form without ȳ (intercept weight 0)"] = _regression_attention(
