@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
-from ._linalg import mm, mT
+from ._linalg import mm, mT, xty
 
 
 def _causal_mask(shape: tuple[int, ...]) -> Array:
@@ -51,7 +51,7 @@ def linear_memory(
     k: Float[Array, "*b nk d"], v: Float[Array, "*b nk m"]
 ) -> Float[Array, "*b d m"]:
     """The fast memory ``S = KᵀV / n`` (T9): the whole context, summarised in ``d × m``."""
-    return mm(mT(k), v) / k.shape[-2]
+    return xty(k, v) / k.shape[-2]
 
 
 def linear_attention(

@@ -19,7 +19,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float
 
 from ._attention import linear_attention, linear_attention_matrix, linear_memory
-from ._linalg import mm, mT
+from ._linalg import identity, mm
 
 # Leaves are arrays, but JAX rebuilds pytrees with placeholders (ArgInfo while
 # lowering, None or object() inside transformations), so they are not typed at
@@ -100,16 +100,21 @@ def forward(
 
     **Returns:** ``(..., q, m)`` = ``a W_FFN W_P + b_out`` with
     ``a = LinAttn(X*W_Q+b_q, XW_K+b_k, XW_V+b_v)`` after
-    ``params.refinements`` refinement layers (all layers read the same fast
-    memory ``S = KᵀV/n``, computed once).
+    ``params.refinements`` refinement layers.
+
+    Computed in fast-weight order: every layer is linear in its input and
+    reads the same fast memory ``S = KᵀV/n``, so ``a_j = a₀ T_j`` with
+    ``T₀ = I``, ``T_{j+1} = I + T_j (I − W_R S)``, and the ``d × d`` maps are
+    composed first; the queries meet one ``d × m`` matrix ``S T W_FFN W_P``.
     """
     q = _project(queries, params.w_q, params.b_q)
     k = _project(context, params.w_k, params.b_k)
     memory = linear_memory(k, _project(context, params.w_v, params.b_v))
-    a = first = mm(q, memory)
+    refined = identity(memory)
     for _ in range(params.refinements):
-        a = a + (first - mm(mm(a, params.w_r), memory))
-    return mm(mm(a, params.w_ffn), params.w_p) + params.b_out[..., None, :]
+        refined = identity(memory) + refined - mm(mm(refined, params.w_r), memory)
+    head = mm(memory, mm(mm(refined, params.w_ffn), params.w_p))
+    return mm(q, head) + params.b_out[..., None, :]
 
 
 def attention_matrix(
@@ -146,4 +151,4 @@ def effective_weights(
 ) -> Float[Array, "*b d m"]:
     """The blog's effective coefficients ``W_Q W_Kᵀ XᵀY / n`` (with ``X`` shifted by the key bias)."""
     k = _project(context, params.w_k, params.b_k)
-    return mm(params.w_q, mm(mT(k), targets)) / context.shape[-2]
+    return mm(params.w_q, linear_memory(k, targets))

@@ -36,6 +36,7 @@ from ._linalg import (
     ridge_augment,
     route_index,
     singular_values,
+    xty,
 )
 
 Factor = Literal["auto", "eigh", "zca", "cholesky", "cholqr2", "qr", "svd"]
@@ -56,30 +57,48 @@ class Whitening(NamedTuple):
     spectrum: Float[Array, "*b d"]
 
 
-def _spectral(x, y, ridge, rcond, zca):
+# Gram routes never form X D⁻¹: powers of two commute exactly with every product,
+# so Σ and XᵀY of the scaled design are those of X with the scale divided out.
+
+
+def _scaled_gram(x, scale):
+    g = gram(x)
+    return g if scale is None else g / (scale[..., :, None] * scale[..., None, :])
+
+
+def _scaled_xty(x, y, scale):
+    b = xty(x, y)
+    return b if scale is None else b / scale[..., :, None]
+
+
+def _scaled_design(x, scale):
+    return x if scale is None else x / scale[..., None, :]
+
+
+def _spectral(x, y, ridge, rcond, zca, scale):
     n = x.shape[-2]
-    lam, v = jnp.linalg.eigh(gram(x))
+    lam, v = jnp.linalg.eigh(_scaled_gram(x, scale))
     keep = keep_mask(jnp.sqrt(jnp.clip(lam, 0)), rcond)
     l = v * inv_sqrt(lam + ridge / n, keep)[..., None, :]
     if zca:
         l = mm(l, mT(v))
-    p = mm(mT(l), mm(mT(x), y)) / n
+    p = mm(mT(l), _scaled_xty(x, y, scale)) / n
     return Whitening(l, p, jnp.sqrt(jnp.clip(n * lam + ridge, 0)))
 
 
-def _gram_cholesky(x, ridge):
+def _gram_cholesky(x, ridge, scale):
     """Lower ``C`` with ``C Cᵀ = Σ_λ``: the first pass of both Cholesky routes."""
-    return jnp.linalg.cholesky(gram(x) + (ridge / x.shape[-2]) * identity(x))
+    return jnp.linalg.cholesky(_scaled_gram(x, scale) + (ridge / x.shape[-2]) * identity(x))
 
 
-def _cholesky(x, y, c):
+def _cholesky(x, y, c, scale):
     n = x.shape[-2]
     c_inv = solve_triangular(c, identity(x), lower=True)
-    p = solve_triangular(c, mm(mT(x), y) / n, lower=True)
+    p = solve_triangular(c, _scaled_xty(x, y, scale) / n, lower=True)
     return Whitening(mT(c_inv), p, math.sqrt(n) * singular_values(c))
 
 
-def _cholqr2(x, y, ridge, c1):
+def _cholqr2(x, y, ridge, c1, scale):
     """CholeskyQR2: ``Q₁ = (X/√n) R₁⁻¹`` with ``R₁ = C₁ᵀ``, then a second Cholesky of ``Q₁ᵀQ₁``.
 
     The second pass makes ``Q = Q₁R₂⁻¹`` orthonormal to ``O(u)`` when
@@ -88,10 +107,10 @@ def _cholqr2(x, y, ridge, c1):
     """
     n = x.shape[-2]
     t = mT(solve_triangular(c1, identity(x), lower=True))
-    q1 = mm(x, t) / math.sqrt(n)
+    q1 = mm(x, t if scale is None else t / scale[..., :, None]) / math.sqrt(n)
     c2 = jnp.linalg.cholesky(mm(mT(q1), q1) + (ridge / n) * mm(mT(t), t))
     l = mm(t, mT(solve_triangular(c2, identity(x), lower=True)))
-    p = solve_triangular(c2, mm(mT(q1), y) / math.sqrt(n), lower=True)
+    p = solve_triangular(c2, xty(q1, y) / math.sqrt(n), lower=True)
     return Whitening(l, p, math.sqrt(n) * singular_values(mm(mT(c2), mT(c1))))
 
 
@@ -101,7 +120,7 @@ def _qr(x, y, ridge):
         x, y = ridge_augment(x, y, ridge)
     q, r = jnp.linalg.qr(x / math.sqrt(n))
     l = solve_triangular(r, identity(r), lower=False)
-    p = mm(mT(q), y) / math.sqrt(n)
+    p = xty(q, y) / math.sqrt(n)
     return Whitening(l, p, math.sqrt(n) * singular_values(r))
 
 
@@ -111,7 +130,7 @@ def _svd(x, y, ridge, rcond):
     root = jnp.sqrt(s * s + ridge)
     scale = inv_sqrt(root * root, keep_mask(s, rcond))
     l = mT(vt) * (math.sqrt(n) * scale)[..., None, :]
-    p = (s * scale / math.sqrt(n))[..., :, None] * mm(mT(u), y)
+    p = (s * scale / math.sqrt(n))[..., :, None] * xty(u, y)
     return Whitening(l, p, root)
 
 
@@ -121,40 +140,45 @@ def whiten(
     factor: str,
     ridge: float = 0.0,
     rcond: float | None = None,
+    scale: Float[Array, "*b d"] | None = None,
 ) -> Whitening:
-    """Whitening factor ``L`` (``L Lᵀ = Σ_λ⁺``) and ``P = Lᵀ XᵀY / n`` by the named factor.
+    """Whitening factor ``L`` (``L Lᵀ = Σ_λ⁺``) and ``P = Lᵀ XᵀY / n`` of ``X D⁻¹`` by the named factor.
 
-    Low level: no validation of values and no floor on ``rcond``; the
-    constructions above it do both.
+    ``scale``: the powers of two ``D`` (``column_scale``), or ``None`` for
+    ``D = I``. Low level: no validation of values and no floor on ``rcond``;
+    the constructions above it do both.
     """
     _checks.check_choice(factor, FACTORS, "factor")
     if factor in ("eigh", "zca"):
-        return _spectral(x, y, ridge, rcond, zca=factor == "zca")
+        return _spectral(x, y, ridge, rcond, factor == "zca", scale)
     if factor == "cholesky":
-        return _cholesky(x, y, _gram_cholesky(x, ridge))
+        return _cholesky(x, y, _gram_cholesky(x, ridge, scale), scale)
     if factor == "cholqr2":
-        return _cholqr2(x, y, ridge, _gram_cholesky(x, ridge))
+        return _cholqr2(x, y, ridge, _gram_cholesky(x, ridge, scale), scale)
     if factor == "qr":
-        return _qr(x, y, ridge)
-    return _svd(x, y, ridge, rcond)
+        return _qr(_scaled_design(x, scale), y, ridge)
+    return _svd(_scaled_design(x, scale), y, ridge, rcond)
 
 
 def whiten_auto(
-    x: Float[Array, "*b n d"], y: Float[Array, "*b n m"], ridge: float = 0.0
+    x: Float[Array, "*b n d"],
+    y: Float[Array, "*b n m"],
+    ridge: float = 0.0,
+    scale: Float[Array, "*b d"] | None = None,
 ) -> tuple[Whitening, Int[Array, ""]]:
-    """Whitening by the cheapest safe route of ``AUTO_ROUTES``, and the index of the route used.
+    """Whitening of ``X D⁻¹`` by the cheapest safe route of ``AUTO_ROUTES``, and the index of the route used.
 
     The Cholesky factor of ``Σ_λ`` is computed once: its condition number is
     the estimate (``route_index``) and, when Cholesky or CholeskyQR2 is chosen,
     their first pass. One route serves the whole batch; only it is executed.
     """
-    c = _gram_cholesky(x, ridge)
+    c = _gram_cholesky(x, ridge, scale)
     s = singular_values(c)
     index = route_index(s[..., 0] / s[..., -1], *x.shape[-2:], x.dtype)
     branches = (
-        lambda: _cholesky(x, y, c),
-        lambda: _cholqr2(x, y, ridge, c),
-        lambda: _qr(x, y, ridge),
+        lambda: _cholesky(x, y, c, scale),
+        lambda: _cholqr2(x, y, ridge, c, scale),
+        lambda: _qr(_scaled_design(x, scale), y, ridge),
     )
     return jax.lax.switch(index, branches), index
 
@@ -173,11 +197,10 @@ def whiten_checked(x, y, factor, ridge, rcond, equilibrate):
     Scaling is skipped with ridge or ``rcond``, whose answers depend on the column scale.
     """
     scale = column_scale(x) if equilibrate and not ridge and rcond is None else None
-    xs = x if scale is None else x / scale[..., None, :]
     if factor == "auto":
-        w, index = whiten_auto(xs, y, ridge)
+        w, index = whiten_auto(x, y, ridge, scale)
     else:
-        w, index = whiten(xs, y, factor, ridge, rcond), jnp.asarray(-1)
+        w, index = whiten(x, y, factor, ridge, rcond, scale), jnp.asarray(-1)
     tol = _route_tolerance(factor, index, x.shape[-2:], x.dtype)
     deficient = is_deficient(w.spectrum, tol) & (rcond is None)
     rank = numerical_rank(w.spectrum, tol)
@@ -196,7 +219,7 @@ def check_route(
     factor = _checks.check_choice(route, ("auto", *choices), name)
     ridge, rcond = _checks.check_ridge(ridge), _checks.check_rcond(rcond)
     if factor == "auto" and rcond is not None:
-        factor = "svd"  # the only auto-eligible route that pseudo-inverts
+        factor = "svd"  # auto's routes are triangular factors, which cannot pseudo-invert
     check_pinv_route(factor, rcond)
     _checks.check_full_rank_shape(x, allowed=rcond is not None or (ridge_rescues and ridge > 0))
     return factor, ridge, effective_rcond(factor, x, rcond)
