@@ -78,7 +78,7 @@ def construct_ols(
     intercept: bool = False,
     rcond: float | None = None,
     equilibrate: bool = True,
-    refine: int = 2,
+    refine: int | None = None,
 ) -> LinearTransformer:
     """Parameters ``θ`` with ``forward(θ, X*, X) = X* β`` (T1, T2, T12).
 
@@ -106,6 +106,9 @@ def construct_ols(
     answers depend on the scale); ``refine``: number of refinement layers
     after the first (0: the paper's one-layer model; each layer multiplies
     the first-order error ``‖S − M‖ ≈ u·κ`` into the result once more).
+    Default: 2, or 0 with ``ridge > 0``, where ``‖L‖ ≤ √(n/λ)`` already keeps
+    the one-layer error small and ``W_R = M⁻¹`` (``κ(M)`` up to ``s₁²/λ``)
+    would add more rounding than it removes, except on the ``svd`` route.
 
     **Returns:** a ``LinearTransformer`` (for a vector ``Y``, ``m = 1``);
     ``route`` is the factor used: ``"auto:cholqr2"`` etc. when ``"auto"``
@@ -116,7 +119,7 @@ def construct_ols(
     """
     x, y, _ = _checks.design_and_targets(X, Y)
     factor, ridge, rcond = check_route(x, factor, FACTORS, "factor", ridge, rcond, ridge_rescues=False)
-    refine = _checks.check_count(refine, "refine")
+    refine = _checks.check_count((0 if ridge else 2) if refine is None else refine, "refine")
     params, deficient, rank, index = _construct_ols(
         x, y, factor, ridge, bool(intercept), rcond, bool(equilibrate), refine
     )

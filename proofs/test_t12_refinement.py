@@ -73,18 +73,21 @@ def test_refined_forward_pass_meets_the_p1_bound(dtype, refine, data):
 
 
 @given(data=st.data())
-def test_refined_forward_with_ridge_and_intercept_meets_the_p1_bound(data):
-    # W_R = M⁻¹ with M = I − (λ/n)LᵀL: the refinement targets the ridge head system.
+def test_ridge_default_and_refined_svd_meet_the_p1_bound(data):
+    # With λ > 0 the default adds no refinement layers (‖L‖ ≤ √(n/λ) bounds the
+    # amplification); on the svd route W_R = M⁻¹ is diagonal and exact enough to refine.
     problem = data.draw(_problems(np.float64), label="problem")
     ridge = 0.1
     expected = testing.exact_predict(problem.x, problem.y, problem.queries, ridge=ridge)
     q, x = jnp.asarray(problem.queries), jnp.asarray(problem.x)
-    for route in ("auto", "qr", "svd"):
-        params = olsjax.construct_ols(problem.x, problem.y, factor=route, ridge=ridge)
+    variants = [(r, None) for r in ("auto", "qr", "svd")] + [("svd", 2)]
+    for route, refine in variants:
+        params = olsjax.construct_ols(problem.x, problem.y, factor=route, ridge=ridge, refine=refine)
+        assert params.refinements == (refine or 0)
         # κ(X) bounds the ridge condition number from above, as in T5.
         testing.assert_within_bound(
             olsjax.forward(params, q, x), expected, kappa=problem.kappa, p=1,
-            tan_theta=problem.tan_theta, what=f"refined ridge forward, {route}",
+            tan_theta=problem.tan_theta, what=f"ridge forward, {route}, refine={refine}",
         )
 
 
