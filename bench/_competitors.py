@@ -76,7 +76,7 @@ def construct_params(x, y):
 
 
 def construct_forward(factor: str) -> Callable:
-    """Fit and predict in one call: ``forward(construct_ols(X, Y), X, X)``."""
+    """Fit and predict in one call: ``forward(construct_ols(X, Y), X, X)`` (default refinement)."""
 
     def fn(x, y):
         return olsjax.forward(olsjax.construct_ols(x, y, factor=factor), x, x)
@@ -176,7 +176,7 @@ def regression_competitors() -> tuple[Competitor, ...]:
                 construct_forward(f),
                 aliases=("construct+forward.default",) if f == DEFAULT_FACTOR else (),
             )
-            for f in olsjax.FACTORS
+            for f in ("auto", *olsjax.FACTORS)
         ),
         *(
             Competitor(
@@ -187,7 +187,7 @@ def regression_competitors() -> tuple[Competitor, ...]:
                 olsjax_lstsq(m),
                 aliases=("lstsq.default",) if m == DEFAULT_METHOD else (),
             )
-            for m in olsjax.METHODS
+            for m in ("auto", *olsjax.METHODS)
         ),
         Competitor(
             "lstsq.eager",

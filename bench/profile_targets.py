@@ -23,6 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import olsjax
+from olsjax._linalg import column_scale
 
 from ._competitors import jax_cho_solve, numpy_cholesky
 from ._harness import Problem, problem_data
@@ -74,7 +75,7 @@ def forward_reassociated(params: olsjax.LinearTransformer, queries, context):
 
 
 def pieces(p: Problem) -> dict[str, dict[str, Callable[[], Any]]]:
-    """The calls to time, by table: the default (QR) fit, the Gram fit, construct vs forward."""
+    """The calls to time, by table: the default (auto) fit, the QR fit, construct vs forward."""
     (x_np, y_np), (x, y) = problem_data(p)
     params = olsjax.construct_ols(x, y)
     q_mat = jax.block_until_ready(jnp.linalg.qr(x)[0])
@@ -82,9 +83,31 @@ def pieces(p: Problem) -> dict[str, dict[str, Callable[[], Any]]]:
     reference = jitted(olsjax.forward, params, x, x)()
     if not np.allclose(check, reference, rtol=1e-6, atol=1e-8 * float(jnp.max(jnp.abs(reference)))):
         raise AssertionError("forward_reassociated disagrees with olsjax.forward")
+    scale = jax.block_until_ready(column_scale(x))
     return {
-        "Default fit (QR route) against numpy/LAPACK": {
-            "olsjax.lstsq [qr] (whole, jitted)": jitted(lambda a, b: olsjax.lstsq(a, b), x, y),
+        "Default fit (auto: the Cholesky route on this well-conditioned X) against the normal equations": {
+            "olsjax.lstsq [auto, default] (whole, jitted)": jitted(lambda a, b: olsjax.lstsq(a, b), x, y),
+            "olsjax.lstsq [auto], equilibrate=False": jitted(
+                lambda a, b: olsjax.lstsq(a, b, equilibrate=False), x, y
+            ),
+            "olsjax.lstsq [cholesky] (whole, jitted)": jitted(
+                lambda a, b: olsjax.lstsq(a, b, method="cholesky"), x, y
+            ),
+            "equilibration: column maxima of X": jitted(column_scale, x),
+            "equilibration: X / D (one fresh n×d output)": jitted(lambda a, s: a / s, x, scale),
+            "XᵀX in XLA (jitted dot, HIGHEST)": jitted(lambda a: mm(_m_t(a), a), x),
+            "XᵀY in XLA (jitted dot)": jitted(lambda a, b: mm(_m_t(a), b), x, y),
+            "XᵀX in numpy (x.T @ x: BLAS syrk, half the FLOPs)": lambda: x_np.T @ x_np,
+            "XᵀX in numpy as a general GEMM (np.dot of a copied Xᵀ)": functools.partial(
+                np.dot, np.ascontiguousarray(x_np.T), x_np
+            ),
+            "jax.scipy cho_solve (normal eqs)": jitted(jax_cho_solve, x, y),
+            "numpy Cholesky (normal eqs)": lambda: numpy_cholesky(x_np, y_np),
+        },
+        "QR fit against numpy/LAPACK": {
+            "olsjax.lstsq [qr] (whole, jitted)": jitted(
+                lambda a, b: olsjax.lstsq(a, b, method="qr"), x, y
+            ),
             "jnp.linalg.qr(X), reduced: layout copy + geqrf + orgqr + copy back": jitted(jnp.linalg.qr, x),
             "jnp.linalg.qr(X, mode='r'): layout copy + geqrf": jitted(
                 functools.partial(jnp.linalg.qr, mode="r"), x
@@ -93,21 +116,18 @@ def pieces(p: Problem) -> dict[str, dict[str, Callable[[], Any]]]:
             "numpy.linalg.qr(X, mode='r')": lambda: np.linalg.qr(x_np, mode="r"),
             "numpy.linalg.lstsq (gelsd, whole)": lambda: np.linalg.lstsq(x_np, y_np, rcond=None),
         },
-        "Gram (normal-equation) fits": {
-            "XᵀX in XLA (jitted dot, HIGHEST)": jitted(lambda a: mm(_m_t(a), a), x),
-            "XᵀX in numpy (BLAS syrk)": lambda: x_np.T @ x_np,
-            "olsjax.lstsq [cholesky] (whole, jitted)": jitted(
-                lambda a, b: olsjax.lstsq(a, b, method="cholesky"), x, y
-            ),
-            "jax.scipy cho_solve (normal eqs)": jitted(jax_cho_solve, x, y),
-            "numpy Cholesky (normal eqs)": lambda: numpy_cholesky(x_np, y_np),
-        },
         "construct_ols + forward, split": {
-            "construct_ols [qr, default]": jitted(lambda a, b: olsjax.construct_ols(a, b), x, y),
+            "construct_ols [auto, default]": jitted(lambda a, b: olsjax.construct_ols(a, b), x, y),
+            "construct_ols [auto], refine=0": jitted(
+                lambda a, b: olsjax.construct_ols(a, b, refine=0), x, y
+            ),
             "construct_ols [cholesky]": jitted(
                 lambda a, b: olsjax.construct_ols(a, b, factor="cholesky"), x, y
             ),
-            "forward (pre-built θ)": jitted(olsjax.forward, params, x, x),
+            "forward (pre-built θ, 2 refinement layers)": jitted(olsjax.forward, params, x, x),
+            "forward (pre-built θ, one layer)": jitted(
+                olsjax.forward, olsjax.construct_ols(x, y, refine=0), x, x
+            ),
             "forward reassociated (what-if: KᵀV from XᵀX)": jitted(forward_reassociated, params, x, x),
             "jax x + 1 over X (one fresh n×d output)": jitted(lambda a: a + 1, x),
         },
