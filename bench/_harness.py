@@ -118,24 +118,26 @@ PRESETS: dict[str, Preset] = {
         compile_rounds=1,
         watchdog_s=120,
     ),
-    # The 2-core CPU run of docs/benchmarks.md: n = 10^6 only where the targets are.
+    # The 2-core CPU run of docs/benchmarks.md: every competitor at n = 10^6, d = 64 (the
+    # targets), smaller n elsewhere so that the whole preset fits in about ten minutes.
     "cpu": Preset(
         name="cpu",
         regression=(
             _grid("regression", [10_000, 100_000, 1_000_000], [64], [F64])
             + _grid("regression", [1_000_000], [16], [F64])
-            + _grid("regression", [100_000], [256], [F64])
-            + _grid("regression", [1_000_000], [64], [F32])
+            + _grid("regression", [10_000], [256], [F64])
+            + _grid("regression", [100_000], [64], [F32])
         ),
-        batched=_grid("batched", [128], [16], [F32, F64], batch=1024),
+        # B = 64: with larger batches (B = 128 in float64, 256 in float32) jaxlib 0.10.2's
+        # batched LAPACK kernels deadlock on 2 cores (docs/benchmarks.md, "Known problems").
+        batched=_grid("batched", [128], [16], [F32, F64], batch=64),
         attention=_grid("attention", [512, 1024, 2048, 4096, 8192], [64], [F32]),
-        compile=_grid("regression", [1_000_000], [64], [F64])
-        + _grid("batched", [128], [16], [F32], batch=1024),
+        compile=_grid("regression", [1_000_000], [64], [F64]),
         bandwidth_mib=256,
         budget_s=1.0,
-        min_rounds=3,
+        min_rounds=2,
         max_rounds=100,
-        compile_rounds=3,
+        compile_rounds=2,
         watchdog_s=900,
     ),
     # One H100/H200: the issue's sizes, including B=16384 in-context regression.
@@ -288,6 +290,8 @@ def make_call(c: Competitor, data: Data) -> tuple[Callable[[], Any], float | Non
     args = data.device + (c.prepare(*data.device) if c.prepare else ())
     if c.runtime == "eager":
         return timed_call(c.fn, args), None
+    # Cold: another group may have compiled the same function and shapes (the compile group does).
+    jax.clear_caches()
     compiled, seconds = compile_jit(c.fn, args)
     return timed_call(compiled, args), seconds
 

@@ -42,8 +42,9 @@ def preset(request: pytest.FixtureRequest) -> Preset:
 def watchdog(preset: Preset):
     """Exit with every thread's traceback if one benchmark runs past the preset's limit.
 
-    A wedged XLA call (seen once on CPU: a wait for a buffer that never became
-    ready) must fail the run loudly rather than hang CI.
+    A wedged XLA call must fail the run loudly rather than hang CI: jaxlib 0.10.2
+    deadlocks on CPU when concurrent batched LAPACK kernels (``ParallelBatchMap``)
+    fill the intra-op pool, which the cpu preset's batch size stays below.
     """
     faulthandler.dump_traceback_later(preset.watchdog_s, exit=True)
     yield
@@ -101,4 +102,6 @@ def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: di
         "loadavg_at_start": config.stash.get(LOAD_AT_START, None),
         "loadavg_at_end": _loadavg(),
         "platform": platform.platform(),
+        "xla_flags": os.environ.get("XLA_FLAGS", ""),
+        "typechecked": bool(config.getoption("jaxtyping_packages", None)),
     }

@@ -251,7 +251,7 @@ def group_table(rs: Sequence[Row], bandwidth: float | None) -> str:
             format_seconds(r.median),
             f"{r.median / fastest:.2f}",
             _number(gbps, ".3g"),
-            _number(share, ".2g"),
+            _number(share, ".3g"),
             _number(r.info.get("gflops") or None, ".3g"),
             "—" if compile_s is None else format_seconds(float(compile_s)),
             str(r.rounds),
@@ -326,10 +326,10 @@ def plot(series: Sequence[Series], path: str | Path) -> None:
 
     matplotlib is optional: it is imported here, not at module import.
     """
-    import matplotlib  # noqa: PLC0415
+    import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt  # noqa: PLC0415
+    import matplotlib.pyplot as plt
 
     panels: dict[str, list[Series]] = {}
     for s in series:

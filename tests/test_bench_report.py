@@ -82,9 +82,9 @@ def test_group_table_ratios_and_bandwidth_share():
     # Columns: median, × fastest, GB/s, % of bandwidth, GFLOP/s, compile, rounds; fastest first.
     assert list(table) == ["numpy Cholesky", "olsjax.lstsq [qr, default]", "sklearn", "numpy.linalg.lstsq"]
     assert table["olsjax.lstsq [qr, default]"] == ["500 ms", "1.25", "5", "25", "16.4", "200 ms", "3"]
-    assert table["sklearn"][:4] == ["1 s", "2.50", "2.5", "12"]  # 2.5 / 20 = 12.5 %, two digits
+    assert table["sklearn"][:4] == ["1 s", "2.50", "2.5", "12.5"]  # 2.5 / 20 = 12.5 %
     assert table["numpy.linalg.lstsq"][:2] == ["3 s", "7.50"]
-    assert table["numpy Cholesky"][:4] == ["400 ms", "1.00", "6.25", "31"]  # 6.25 / 20 = 31.25 %
+    assert table["numpy Cholesky"][:4] == ["400 ms", "1.00", "6.25", "31.2"]  # 6.25 / 20 = 31.25 %, 3 digits
 
 
 def test_targets(rows):
