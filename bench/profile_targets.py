@@ -1,5 +1,9 @@
 """Where the time goes in the CPU target rows: ``python -m bench.profile_targets [--n N --d D]``.
 
+``--attention`` instead times linear attention from the preset's ``n`` to
+``n = 2¹⁹`` beside an empty jitted call (the dispatch overhead), with log-log
+slopes over both ranges: the linear-attention slope target.
+
 Times the pieces of olsjax's routes on the CPU target problem (default
 n=10^6, d=64, float64) beside the numpy/LAPACK pieces they compete with, and
 counts minor page faults per call: on CPU every jitted call writes its outputs
@@ -147,6 +151,24 @@ def report(p: Problem, repeats: int) -> str:
     return "\n\n".join(out) + "\n"
 
 
+def attention_scaling(repeats: int) -> str:
+    """Markdown: linear attention (d = 64, float32) against n, the dispatch overhead, and slopes."""
+    rng = np.random.default_rng(0)
+    attend = jax.jit(olsjax.linear_attention)
+    empty = jax.jit(lambda q, k, v: q[:1, :1] + 1)
+    ns = [512, 2048, 8192, 32768, 131072, 524288]
+    rows, times = ["| n | linear attention | empty jitted call |", "|---|---|---|"], []
+    for n in ns:
+        q, k, v = (jnp.asarray(rng.standard_normal((n, 64)), jnp.float32) for _ in range(3))
+        seconds, _ = measure(lambda q=q, k=k, v=v: jax.block_until_ready(attend(q, k, v)), repeats)
+        overhead, _ = measure(lambda q=q, k=k, v=v: jax.block_until_ready(empty(q, k, v)), repeats)
+        times.append(seconds)
+        rows.append(f"| {n} | {seconds * 1e6:,.0f} µs | {overhead * 1e6:,.0f} µs |")
+    small = np.polyfit(np.log(ns[:3]), np.log(times[:3]), 1)[0]
+    large = np.polyfit(np.log(ns[2:]), np.log(times[2:]), 1)[0]
+    return "\n".join(rows) + f"\n\nslope n = 512…8192: {small:.2f}; n = 8192…524288: {large:.2f}\n"
+
+
 def main(argv: list[str] | None = None) -> None:
     """Print the profile tables."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -154,7 +176,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--d", type=int, default=64)
     parser.add_argument("--dtype", default="float64")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--attention", action="store_true", help="linear-attention scaling instead")
     args = parser.parse_args(argv)
+    if args.attention:
+        print(attention_scaling(max(args.repeats, 30)))
+        return
     jax.config.update("jax_enable_x64", True)
     print(report(Problem("regression", args.n, args.d, args.dtype), args.repeats))
 
