@@ -89,7 +89,7 @@ def construct_ols(
     OLS for this context, with any queries.
 
     **Arguments:** ``X`` ``(..., n, d)``; ``Y`` ``(..., n, m)`` or ``(..., n)``;
-    ``factor``: ``"auto"`` (default: Cholesky, CholeskyQR2 or QR, whichever
+    ``factor``: ``"auto"`` (default: Cholesky, CholeskyQR2 or SVD, whichever
     is cheapest among those a condition estimate says are accurate),
     ``"eigh"`` (the paper's, ``L = VΛ^{-1/2}``), ``"zca"``, ``"cholesky"``
     (these three form ``XᵀX``: error ``∝ κ²``), ``"cholqr2"`` (forms

@@ -27,8 +27,11 @@ METHODS: tuple[str, ...] = ("qr", "svd", "cholesky", "cholqr2", "eigh", "lstsq")
 #: down to ``√(d·u)·s_max``. Their error grows like ``κ(X)²``, except CholeskyQR2,
 #: whose second pass restores ``∝ κ`` below ``cholqr2_kappa_limit``.
 GRAM_METHODS: frozenset[str] = frozenset({"cholesky", "cholqr2", "eigh", "zca"})
-#: What ``"auto"`` chooses from, cheapest first (``route_index`` picks one).
-AUTO_ROUTES: tuple[str, ...] = ("cholesky", "cholqr2", "qr")
+#: What ``"auto"`` chooses from, cheapest first (``route_index`` picks one). Past
+#: CholeskyQR2's limit it takes the SVD rather than QR: the same ``∝ κ`` bound, and
+#: on the hard designs of docs/accuracy.md as accurate as LAPACK's gelsd, where QR
+#: lost up to 0.7 digits.
+AUTO_ROUTES: tuple[str, ...] = ("cholesky", "cholqr2", "svd")
 #: ``"auto"`` takes plain Cholesky only below this condition estimate, where its
 #: error ``c·u·κ²`` stays within a factor 4 of a QR route's ``c·u·κ``.
 CHOLESKY_KAPPA = 4.0
@@ -91,8 +94,8 @@ def route_index(
     """Index into ``AUTO_ROUTES`` for a condition estimate: one route for the whole batch.
 
     Cholesky up to ``CHOLESKY_KAPPA``, CholeskyQR2 up to ``cholqr2_kappa_limit``,
-    QR beyond, and QR when the estimate is NaN (the Gram matrix was not
-    numerically positive definite).
+    the SVD beyond, and the SVD when the estimate is NaN (the Gram matrix was
+    not numerically positive definite).
     """
     worst = jnp.max(kappa)
     return jnp.where(

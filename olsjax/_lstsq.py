@@ -62,7 +62,7 @@ def lstsq(
     """Least-squares (or ridge) coefficients ``β = (XᵀX + λI)⁻¹XᵀY``.
 
     **Arguments:** ``X`` ``(..., n, d)``; ``Y`` ``(..., n, m)`` or ``(..., n)``;
-    ``method``: ``"auto"`` (default: Cholesky, CholeskyQR2 or QR by a
+    ``method``: ``"auto"`` (default: Cholesky, CholeskyQR2 or SVD by a
     condition estimate, as in ``construct_ols``), ``"qr"`` or ``"svd"``
     (error ``∝ κ``), ``"cholqr2"`` (``∝ κ`` up to ``κ ≈ u^{-1/2}``),
     ``"cholesky"`` or ``"eigh"`` of the Gram matrix (``∝ κ²``), ``"lstsq"``

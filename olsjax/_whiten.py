@@ -3,7 +3,7 @@
 ``Σ_λ = XᵀX/n + (λ/n)I`` (T3). The routes are the paper's eigendecomposition,
 ZCA, the inverse Cholesky factor, CholeskyQR2, the inverse R of
 ``X/√n = QR``, and ``√n V S⁻¹`` from the SVD; ``"auto"`` picks the cheapest
-of Cholesky, CholeskyQR2 and QR that a condition estimate says is accurate.
+of Cholesky, CholeskyQR2 and the SVD that a condition estimate says is accurate.
 ``L P = β``, so least squares (``lstsq``) and the constructions share them.
 """
 
@@ -178,7 +178,7 @@ def whiten_auto(
     branches = (
         lambda: _cholesky(x, y, c, scale),
         lambda: _cholqr2(x, y, ridge, c, scale),
-        lambda: _qr(_scaled_design(x, scale), y, ridge),
+        lambda: _svd(_scaled_design(x, scale), y, ridge, None),
     )
     return jax.lax.switch(index, branches), index
 
@@ -226,7 +226,7 @@ def check_route(
 
 
 def settle(params, factor: str, index):
-    """Name the route ``"auto"`` chose (``"auto:qr"``…) once its index is concrete."""
+    """Name the route ``"auto"`` chose (``"auto:svd"``…) once its index is concrete."""
     if factor != "auto" or not _checks.is_concrete(index):
         return params
     return dataclasses.replace(params, route=f"auto:{AUTO_ROUTES[int(index)]}")

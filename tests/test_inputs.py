@@ -414,10 +414,10 @@ def test_numpy_and_jax_arrays_are_accepted_alike(x, y):
 
 
 @pytest.mark.parametrize(
-    ("kappa", "route"), [(1.5, "cholesky"), (1e4, "cholqr2"), (1e9, "qr")]
+    ("kappa", "route"), [(1.5, "cholesky"), (1e4, "cholqr2"), (1e9, "svd")]
 )
 def test_auto_route_is_chosen_by_condition_and_named_on_the_parameters(kappa, route):
-    # cholesky up to κ = 4, cholqr2 up to its proven limit (~1e6 at 33 x 5 in float64), qr beyond.
+    # cholesky up to κ = 4, cholqr2 up to its proven limit (~1e6 at 33 x 5 in float64), svd beyond.
     p = testing.make_problem(np.random.default_rng(5), 33, 5, kappa=kappa)
     assert olsjax.construct_ols(p.x, p.y).route == f"auto:{route}"
     assert olsjax.construct_regression_attention(p.x).route == f"auto:{route}"
