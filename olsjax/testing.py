@@ -132,15 +132,20 @@ def relative_error(actual, expected) -> float:
     return float(np.linalg.norm(a - e) / (scale if scale > 0 else 1.0))
 
 
-def equilibrated_condition_number(x) -> float:
-    """``κ(X D⁻¹)`` (float64) with ``D`` the powers of two near the column maxima.
+def column_scale(x) -> np.ndarray:
+    """``diag D``: powers of two near the column maxima of ``X``, as olsjax's routes equilibrate."""
+    _, exponent = np.frexp(np.abs(np.asarray(x, np.float64)).max(axis=0))
+    return np.ldexp(1.0, exponent)
 
-    The condition number that olsjax's equilibrating routes see, and so the
-    ``κ`` of their bound; equal to ``κ(X)`` up to the scaling's effect.
+
+def equilibrated_condition_number(x) -> float:
+    """``κ(X D⁻¹)`` (float64) with ``D = column_scale(X)``.
+
+    The condition number that olsjax's equilibrating routes see. Their bound
+    ``c·u·(κ(XD⁻¹) + …)`` holds for the scaled coefficients ``Dβ`` (compare
+    ``D β̂`` with ``D β``): the unscaled ``β`` can be off by up to ``κ(D)`` more.
     """
-    x64 = np.asarray(x, np.float64)
-    _, exponent = np.frexp(np.abs(x64).max(axis=0))
-    return float(np.linalg.cond(x64 / np.ldexp(1.0, exponent)))
+    return float(np.linalg.cond(np.asarray(x, np.float64) / column_scale(x)))
 
 
 def error_bound(dtype, kappa: float, p: int, *, c: float = DEFAULT_C, tan_theta: float = 0.0) -> float:
