@@ -27,7 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import olsjax
-from olsjax._linalg import column_scale
+from olsjax._linalg import column_scale, xty
 
 from ._competitors import jax_cho_solve, numpy_cholesky
 from ._harness import Problem, problem_data
@@ -101,6 +101,7 @@ def pieces(p: Problem) -> dict[str, dict[str, Callable[[], Any]]]:
             "equilibration: X / D (one fresh n×d output)": jitted(lambda a, s: a / s, x, scale),
             "XᵀX in XLA (jitted dot, HIGHEST)": jitted(lambda a: mm(_m_t(a), a), x),
             "XᵀY in XLA (jitted dot)": jitted(lambda a, b: mm(_m_t(a), b), x, y),
+            "XᵀY as (YᵀX)ᵀ (olsjax's xty)": jitted(xty, x, y),
             "XᵀX in numpy (x.T @ x: BLAS syrk, half the FLOPs)": lambda: x_np.T @ x_np,
             "XᵀX in numpy as a general GEMM (np.dot of a copied Xᵀ)": functools.partial(
                 np.dot, np.ascontiguousarray(x_np.T), x_np
