@@ -1,10 +1,11 @@
 """Constructions: data → transformer parameters that reproduce least squares.
 
 Every construction goes through a *whitening factor* ``L`` with
-``L Lᵀ = Σ_λ⁺``, ``Σ_λ = XᵀX/n + (λ/n)I`` (T3, ``_whiten``). The paper form (T1/T2) puts ``L`` in
-``W_Q = W_K = W_V`` and the task in the head ``W_P``; the values-are-targets
-form (T4) needs only ``W_Q W_Kᵀ = Σ_λ⁻¹``. The default adds a refinement
-layer (T12) that cancels the rounding error of the whitened Gram matrix.
+``L Lᵀ = Σ_λ⁺``, ``Σ_λ = XᵀX/n + (λ/n)I`` (T3, ``_whiten``). The paper
+form (T1/T2) puts ``L`` in ``W_Q = W_K = W_V`` and the task in the head
+``W_P``; the values-are-targets form (T4) needs only ``W_Q W_Kᵀ = Σ_λ⁻¹``.
+By default ``construct_ols`` adds two refinement layers (T12) that cancel the
+rounding error of the whitened Gram matrix.
 
 These parameters are *data-dependent*: they are computed from the context
 ``(X, Y)`` they are meant to attend to. A forward pass with them reproduces

@@ -18,7 +18,17 @@ import pytest
 import olsjax
 from olsjax import testing
 
-from ._problems import BATCH, D, M, N, Q, assert_close, duplicated_column, targets, well_conditioned
+from ._problems import (
+    BATCH,
+    D,
+    M,
+    N,
+    Q,
+    assert_close,
+    duplicated_column,
+    targets,
+    well_conditioned,
+)
 
 # --- the entry points, as uniform callables -------------------------------------------------
 
