@@ -445,6 +445,24 @@ def hard_suite() -> list[HardCase]:
     ]
 
 
+def exact_gram_inverse(x) -> np.ndarray:
+    """``(XᵀX)⁻¹`` exactly, as a ``d × d`` object array of ``Fraction`` (``X`` of full column rank).
+
+    Gauss–Jordan on the ``d × d`` Gram matrix only, so much faster than
+    ``exact_lstsq`` with many targets. ``x``: floats (taken exactly, every float
+    is a dyadic rational) or an object array of Python integers.
+    """
+    xe = np.vectorize(Fraction, otypes=[object])(np.asarray(x, dtype=object))
+    d = xe.shape[1]
+    m = np.concatenate([xe.T @ xe, np.vectorize(Fraction, otypes=[object])(np.eye(d, dtype=int))], axis=1)
+    for col in range(d):  # XᵀX is positive definite: every pivot is nonzero
+        m[col] = m[col] / m[col, col]
+        for row in range(d):
+            if row != col:
+                m[row] = m[row] - m[row, col] * m[col]
+    return m[:, d:]
+
+
 # --- Hypothesis strategies ----------------------------------------------------
 
 if st is not None:

@@ -86,15 +86,7 @@ def _exact_hat(x) -> np.ndarray:
     entries = [Fraction(v) for v in np.asarray(x, np.float64).ravel().tolist()]
     scale = max(f.denominator for f in entries)  # a power of two: every float is dyadic
     a = np.array([int(f * scale) for f in entries], dtype=object).reshape(np.shape(x))
-    d = a.shape[1]
-    m = np.array([[Fraction(v) for v in row] for row in a.T @ a], dtype=object)
-    m = np.concatenate([m, np.eye(d, dtype=int).astype(object)], axis=1)
-    for col in range(d):  # AᵀA is positive definite: every pivot is nonzero
-        m[col] = m[col] / m[col, col]
-        for row in range(d):
-            if row != col:
-                m[row] = m[row] - m[row, col] * m[col]
-    inverse = m[:, d:]
+    inverse = testing.exact_gram_inverse(a)
     denominator = math.lcm(*(f.denominator for f in inverse.ravel()))
     numerators = np.array([[int(f * denominator) for f in row] for row in inverse], dtype=object)
     product = a @ numerators @ a.T

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import time
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -255,3 +256,14 @@ def test_hard_problems_rejects_unknown_kind():
 
     with pytest.raises(ValueError, match="unknown kind"):
         draw()
+
+
+def test_exact_gram_inverse_is_exact_for_floats_and_integers():
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((9, 4))
+    ints = rng.integers(-5, 6, (9, 4)).astype(object)
+    for a in (x, ints):
+        inverse = testing.exact_gram_inverse(a)
+        exact = np.vectorize(Fraction, otypes=[object])(np.asarray(a, dtype=object))
+        # (XᵀX)⁻¹ XᵀX = I with no rounding at all: every entry is a Fraction.
+        assert (inverse @ (exact.T @ exact) == np.eye(4, dtype=int)).all()
