@@ -110,9 +110,9 @@ def forward(
     q = _project(queries, params.w_q, params.b_q)
     k = _project(context, params.w_k, params.b_k)
     memory = linear_memory(k, _project(context, params.w_v, params.b_v))
-    refined = identity(memory)
+    eye = refined = identity(memory)
     for _ in range(params.refinements):
-        refined = identity(memory) + refined - mm(mm(refined, params.w_r), memory)
+        refined = eye + refined - mm(mm(refined, params.w_r), memory)
     head = mm(memory, mm(mm(refined, params.w_ffn), params.w_p))
     return mm(q, head) + params.b_out[..., None, :]
 
