@@ -12,9 +12,22 @@ from ._attention import (
     softmax_attention_matrix,
     softmax_scores,
 )
+from ._checks import Info
 from ._construct import construct_ols, construct_regression_attention
-from ._linalg import AUTO_ROUTES, METHODS, condition_number, hat_matrix
-from ._lstsq import lstsq
+from ._lstsq import condition_number, hat_matrix, lstsq, select_route
+from ._routes import (
+    QR,
+    ROUTE_NAMES,
+    ROUTES,
+    SVD,
+    ZCA,
+    Auto,
+    CholQR2,
+    Cholesky,
+    Eigh,
+    JaxLstsq,
+    Route,
+)
 from ._transformer import (
     LinearTransformer,
     RegressionAttention,
@@ -23,16 +36,24 @@ from ._transformer import (
     forward,
     regression_attention,
 )
-from ._whiten import FACTORS, whiten
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
-    "AUTO_ROUTES",
-    "FACTORS",
-    "METHODS",
+    "QR",
+    "ROUTES",
+    "ROUTE_NAMES",
+    "SVD",
+    "ZCA",
+    "Auto",
+    "CholQR2",
+    "Cholesky",
+    "Eigh",
+    "Info",
+    "JaxLstsq",
     "LinearTransformer",
     "RegressionAttention",
+    "Route",
     "attention_matrix",
     "condition_number",
     "construct_ols",
@@ -45,8 +66,8 @@ __all__ = [
     "linear_scores",
     "lstsq",
     "regression_attention",
+    "select_route",
     "softmax_attention",
     "softmax_attention_matrix",
     "softmax_scores",
-    "whiten",
 ]

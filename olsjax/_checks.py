@@ -1,20 +1,60 @@
-"""Eager input validation shared by the public functions.
+"""The checked entry shared by every public function: validate → jitted core → NaN-poison → raise.
 
-Shapes, dtypes and options are checked before any computation, also while
-tracing under ``jit``. Values (NaN/inf, rank) can only be checked on concrete
-arrays: under a user's ``jit`` the constructions instead return NaN where the
-problem is rank-deficient, so nothing returns a finite wrong answer.
+1. *Validate* shapes, dtypes and options eagerly, before tracing (also under a
+   caller's ``jit``); inputs are not read here.
+2. *Prepare*: numpy input goes to the device once; small inputs get their rows
+   padded with zeros to a bucket (``bucket_rows``) so that a new ``n`` rarely
+   means a new compile; the real ``n`` travels as a traced scalar.
+3. The *jitted core* computes the result and a ``Status`` in one pass:
+   whether every output is finite (NaN/inf anywhere in the inputs reaches the
+   products ``XᵀX``, ``XᵀY``, ``KᵀV``), whether the problem is rank-deficient
+   to the route's working precision, the numerical rank and the route that
+   ran. It poisons deficient entries with NaN, so under a caller's ``jit``
+   nothing returns a finite wrong answer.
+4. *Finish*: eagerly, one small transfer of the status; only when it is bad
+   are the inputs scanned, to name the argument at fault in the error.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array
+from jaxtyping import Array, Bool, Int
+
+from ._routes import ROUTE_NAMES, Route
+
+#: Inputs with at most this many rows are padded to a row bucket (``bucket_rows``).
+BUCKET_MAX_ROWS = 1 << 16
+
+
+class Status(NamedTuple):
+    """What a jitted core reports beside its result (all arrays)."""
+
+    finite: Bool[Array, ""]
+    deficient: Bool[Array, "*b"]
+    rank: Int[Array, "*b"]
+    route: Int[Array, ""]
+
+
+class Info(NamedTuple):
+    """Diagnostics of a fit, as data (returned with ``info=True``).
+
+    ``route``: index into ``olsjax.ROUTE_NAMES`` of the route that ran (one
+    for a whole batch; ``"auto"`` reports its choice); ``rank``: numerical
+    rank of each task's ``X`` at that route's working precision.
+    """
+
+    route: Int[Array, ""]
+    rank: Int[Array, "*b"]
+
+    @property
+    def route_name(self) -> str:
+        """The route's name (needs a concrete ``route``: not under ``jit``)."""
+        return ROUTE_NAMES[int(self.route)]
 
 
 def is_concrete(*arrays: Any) -> bool:
@@ -22,59 +62,47 @@ def is_concrete(*arrays: Any) -> bool:
     return not any(isinstance(a, jax.core.Tracer) for a in arrays)
 
 
-def as_float_array(value: Any, name: str, *, min_ndim: int) -> Array:
-    """``value`` as a floating JAX array of at least ``min_ndim`` dimensions, or a clear error."""
-    array = value if isinstance(value, jax.Array) else jnp.asarray(np.asarray(value))
-    if array.dtype not in (jnp.float32, jnp.float64):
+# --- 1. validation (shapes, dtypes, options; never values of arrays) ---------------------
+
+
+def array(value: Any, name: str, *, min_ndim: int) -> np.ndarray | jax.Array:
+    """``value`` as a float32/float64 array of at least ``min_ndim`` dimensions, not yet on the device."""
+    a = value if isinstance(value, (jax.Array, np.ndarray)) else np.asarray(value)
+    if a.dtype not in (np.float32, np.float64):
         raise TypeError(
-            f"{name} must be a float32 or float64 array, got dtype {array.dtype}; "
+            f"{name} must be a float32 or float64 array, got dtype {a.dtype}; "
             f"convert it first, e.g. {name}.astype('float64')"
         )
-    if array.ndim < min_ndim:
-        raise ValueError(
-            f"{name} must have at least {min_ndim} dimensions, got shape {array.shape}"
-        )
-    if 0 in array.shape[-2:]:
-        raise ValueError(f"{name} must not be empty, got shape {array.shape}")
-    if is_concrete(array):
-        bad = int(jnp.size(array) - jnp.sum(jnp.isfinite(array)))
-        if bad:
-            raise ValueError(f"{name} contains {bad} NaN or infinite entries")
-    return array
+    if a.ndim < min_ndim:
+        raise ValueError(f"{name} must have at least {min_ndim} dimensions, got shape {a.shape}")
+    if 0 in a.shape[-2:]:
+        raise ValueError(f"{name} must not be empty, got shape {a.shape}")
+    return a
 
 
-def check_same_dtype(a: Array, b: Array, name_a: str, name_b: str) -> None:
+def same_dtype(a, b, name_a: str, name_b: str) -> None:
     """Refuse silent dtype promotion between two inputs."""
     if a.dtype != b.dtype:
-        raise TypeError(
-            f"{name_a} and {name_b} must have the same dtype, got {a.dtype} and {b.dtype}"
-        )
+        raise TypeError(f"{name_a} and {name_b} must have the same dtype, got {a.dtype} and {b.dtype}")
 
 
-def design(value: Any, name: str = "X") -> Array:
-    """A design/token matrix ``(..., n, d)``."""
-    return as_float_array(value, name, min_ndim=2)
-
-
-def design_and_targets(x_value: Any, y_value: Any) -> tuple[Array, Array, bool]:
+def design_and_targets(x_value: Any, y_value: Any) -> tuple[Any, Any, bool]:
     """``X (..., n, d)`` and ``Y``, either ``(..., n, m)`` or a vector ``(..., n)``.
 
-    **Returns:** ``(X, Y as (..., n, m), whether Y was a vector)``.
+    **Returns:** ``(X, Y as (..., n, m), whether Y was a vector)``, host or device arrays.
     """
-    x = design(x_value, "X")
-    y = as_float_array(y_value, "Y", min_ndim=1)
-    check_same_dtype(x, y, "X", "Y")
+    x = array(x_value, "X", min_ndim=2)
+    y = array(y_value, "Y", min_ndim=1)
+    same_dtype(x, y, "X", "Y")
     vector = y.ndim == x.ndim - 1
     if vector:
         y = y[..., None]
     if y.ndim != x.ndim:
-        raise ValueError(
-            f"Y must have shape (..., n, m) or (..., n) matching X {x.shape}, got {y.shape}"
-        )
+        raise ValueError(f"Y must have shape (..., n, m) or (..., n) matching X {x.shape}, got {y.shape}")
     if y.shape[:-1] != x.shape[:-1]:
         raise ValueError(
             f"X and Y must agree on batch dimensions and n: X has shape {x.shape}, "
-            f"Y has shape {y.shape if not vector else y.shape[:-1]}"
+            f"Y has shape {y.shape[:-1] if vector else y.shape}"
         )
     return x, y, vector
 
@@ -86,43 +114,53 @@ def _number(value: Any, name: str) -> float:
         raise TypeError(f"{name} must be a real number, got {value!r}") from None
 
 
-def check_ridge(ridge: Any) -> float:
-    """A finite, non-negative Python float (static under ``jit``)."""
-    if isinstance(ridge, jax.Array) and not is_concrete(ridge):
-        raise TypeError("ridge must be a Python float; it is a static argument")
-    value = _number(ridge, "ridge")
-    if not math.isfinite(value) or value < 0:
-        raise ValueError(f"ridge must be finite and >= 0, got {ridge!r}")
-    return value
+def ridge_value(ridge: Any, dtype) -> jax.Array | None:
+    """``λ`` as a traced scalar, or ``None`` for a concrete 0 (no ridge: a different, static path).
+
+    Concrete values must be finite and ``≥ 0``; a traced ``λ`` is taken as given
+    (a negative one makes ``Σ_λ`` indefinite: NaN, never a finite wrong answer).
+    """
+    if is_concrete(ridge):
+        value = _number(ridge, "ridge")
+        if not math.isfinite(value) or value < 0:
+            raise ValueError(f"ridge must be finite and >= 0, got {ridge!r}")
+        if value == 0:
+            return None
+    return jnp.asarray(ridge, dtype)
 
 
-def check_rcond(rcond: Any) -> float | None:
-    """``None`` (full rank required) or a relative cutoff in ``[0, 1)``."""
+def rcond_value(rcond: Any, dtype) -> jax.Array | None:
+    """``None`` (full rank required) or a relative cutoff in ``[0, 1)`` as a traced scalar."""
     if rcond is None:
         return None
-    value = _number(rcond, "rcond")
-    if not 0 <= value < 1:
-        raise ValueError(f"rcond must be None or in [0, 1), got {rcond!r}")
-    return value
+    if is_concrete(rcond):
+        value = _number(rcond, "rcond")
+        if not 0 <= value < 1:
+            raise ValueError(f"rcond must be None or in [0, 1), got {rcond!r}")
+    return jnp.asarray(rcond, dtype)
 
 
-def check_count(value: Any, name: str) -> int:
+def count(value: Any, name: str) -> int:
     """A non-negative Python ``int`` (``bool`` counts as 0 or 1)."""
     if isinstance(value, float) or not isinstance(value, (int, np.integer)) or value < 0:
         raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
     return int(value)
 
 
-def check_choice(value: str, choices: tuple[str, ...], name: str) -> str:
-    """``value`` if it is one of ``choices``, else a ``ValueError`` listing them."""
-    if value not in choices:
-        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}; got {value!r}")
-    return value
+def route_request(route: Route, rcond, *, whiten: bool) -> None:
+    """Refuse what a route cannot do: pseudo-invert without the ability, or whiten without a factor."""
+    if whiten and not route.whitens:
+        raise ValueError(f"route {route.name!r} builds no whitening factor; choose another route")
+    if rcond is not None and not route.pseudo_inverse:
+        raise ValueError(
+            f"rcond (minimum-norm solution) needs a route that pseudo-inverts, e.g. 'svd'; "
+            f"route {route.name!r} cannot"
+        )
 
 
-def check_full_rank_shape(x: Array, *, allowed: bool) -> None:
+def full_rank_shape(shape: tuple[int, ...], *, allowed: bool) -> None:
     """``n >= d`` unless a rank-deficient answer was asked for (``allowed``)."""
-    n, d = x.shape[-2:]
+    n, d = shape[-2:]
     if n < d and not allowed:
         raise ValueError(
             f"X has n={n} rows and d={d} columns: with n < d the least-squares solution is "
@@ -130,16 +168,82 @@ def check_full_rank_shape(x: Array, *, allowed: bool) -> None:
         )
 
 
-def raise_if_deficient(deficient: Array, rank: Array, x: Array, route: str) -> None:
-    """After an eager computation, turn the route's rank flag into a clear error."""
-    if not is_concrete(deficient) or not bool(jnp.any(deficient)):
-        return
-    d = x.shape[-1]
-    worst = int(jnp.min(rank))
-    why = "its factorisation broke down" if worst < 0 else f"numerical rank {worst} < d={d}"
+# --- 2. preparation: to the device once, rows in buckets -------------------------------
+
+
+def bucket_rows(n: int) -> int:
+    """``n`` rounded up to three significant bits (at most 25% more rows), up to ``BUCKET_MAX_ROWS``.
+
+    100…112 → 112, 113…128 → 128: twenty consecutive ``n`` compile at most
+    twice. Larger inputs keep their ``n`` (a compile is cheap next to the
+    solve, and padding would copy them).
+    """
+    if n > BUCKET_MAX_ROWS:
+        return n
+    step = 1 << max(n.bit_length() - 3, 0)
+    return -(-n // step) * step
+
+
+def to_device(a: np.ndarray | jax.Array, rows: int | None = None) -> jax.Array:
+    """``a`` on the device, with zero rows appended up to ``rows`` (axis -2): one copy at most."""
+    if rows is None or rows == a.shape[-2] or not is_concrete(a):
+        return jnp.asarray(a)
+    pad = [(0, 0)] * a.ndim
+    pad[-2] = (0, rows - a.shape[-2])
+    if isinstance(a, np.ndarray):
+        return jnp.asarray(np.pad(a, pad))
+    return jnp.pad(a, pad)
+
+
+def rows_of(*arrays) -> tuple[int, int]:
+    """The real row count of the first array and the bucket to pad to (unpadded under tracing)."""
+    n = arrays[0].shape[-2]
+    return n, (bucket_rows(n) if is_concrete(*arrays) else n)
+
+
+# --- 3./4. status and finish -------------------------------------------------------------
+
+
+def all_finite(tree) -> Bool[Array, ""]:
+    """Whether every floating leaf of ``tree`` is finite (one fused reduction per leaf)."""
+    leaves = [jnp.all(jnp.isfinite(a)) for a in jax.tree_util.tree_leaves(tree)
+              if jnp.issubdtype(a.dtype, jnp.floating)]
+    return jnp.all(jnp.stack(leaves)) if leaves else jnp.asarray(True)
+
+
+def finite_input(a, name: str) -> None:
+    """Raise naming ``name`` if the concrete array ``a`` has NaN or infinite entries (the slow path)."""
+    bad = int(np.size(a) - np.count_nonzero(np.isfinite(np.asarray(a))))
+    if bad:
+        raise ValueError(f"{name} contains {bad} NaN or infinite entries")
+
+
+def finish(result, status: Status, inputs: dict[str, Any], route: Route | None = None, shape=(), dtype=None):
+    """``result``, or (eagerly) a clear error naming the input or the rank at fault.
+
+    Under tracing the status cannot be read: the core has already poisoned
+    deficient entries with NaN.
+    """
+    if not is_concrete(status.finite):
+        return result
+    finite, deficient, rank, ran = jax.device_get(status)
+    if finite and not np.any(deficient):
+        return result
+    for name, a in inputs.items():
+        if a is not None:
+            finite_input(a, name)
+    if route is not None and np.any(deficient):
+        worst = int(np.min(rank))
+        d = shape[-1]
+        why = "its factorisation broke down" if worst < 0 else f"numerical rank {worst} < d={d}"
+        chosen = ROUTE_NAMES[int(ran)]
+        which = repr(route.name) if chosen == route.name else f"{route.name!r} (which ran {chosen!r})"
+        raise ValueError(
+            f"X is rank-deficient to the working precision of route {which} ({why}, dtype "
+            f"{dtype}); pass rcond for the minimum-norm solution, add ridge > 0, or use "
+            "route='qr' or 'svd' if X is full rank but ill-conditioned"
+        )
     raise ValueError(
-        f"X is rank-deficient to the working precision of route {route!r} "
-        f"({why}, dtype {x.dtype}); pass rcond for the "
-        "minimum-norm solution, add ridge > 0, or use factor/method 'qr' or 'svd' "
-        "if X is full rank but ill-conditioned"
+        "the result overflowed although every input is finite: rescale X and Y "
+        "(their products exceed the range of " + str(dtype) + ")"
     )

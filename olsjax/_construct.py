@@ -1,7 +1,7 @@
 """Constructions: data → transformer parameters that reproduce least squares.
 
-Every construction goes through a *whitening factor* ``L`` with
-``L Lᵀ = Σ_λ⁺``, ``Σ_λ = XᵀX/n + (λ/n)I`` (T3, ``_whiten``). The paper
+Every construction goes through a route's *whitening factor* ``L`` with
+``L Lᵀ = Σ_λ⁺``, ``Σ_λ = XᵀX/n + (λ/n)I`` (T3, ``_routes``). The paper
 form (T1/T2) puts ``L`` in ``W_Q = W_K = W_V`` and the task in the head
 ``W_P``; the values-are-targets form (T4) needs only ``W_Q W_Kᵀ = Σ_λ⁻¹``.
 By default ``construct_ols`` adds two refinement layers (T12) that cancel the
@@ -20,67 +20,84 @@ import functools
 import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
-from jaxtyping import Array, Bool, Float
 
 from . import _checks
+from ._checks import Info, Status
 from ._linalg import identity, mm, mT, poison
+from ._lstsq import equilibration, floor_rcond, prepare_route, verdict
+from ._routes import Route
 from ._transformer import LinearTransformer, RegressionAttention
-from ._whiten import FACTORS, Factor, Whitening, check_route, settle, whiten_checked
 
 
-def ridge_head(
-    w: Whitening, n: int, ridge: float
-) -> tuple[Float[Array, "*b d m"], Float[Array, "*b d d"], Bool[Array, "*b"]]:
-    """Output head ``W_P`` for the paper form with ridge (T5), the matrix it inverts, and whether that is singular.
+def ridge_head(p, l, n, ridge):
+    """Output head ``W_P`` for the paper form with ridge (T5), the matrix ``M`` it inverts, and whether ``M`` is singular.
 
     With ``W_V = L_λ`` attention contributes ``M = L_λᵀ Σ L_λ = I − (λ/n) L_λᵀ L_λ``
     instead of ``I``, so ``W_P = M⁻¹ L_λᵀ XᵀY / n`` restores
     ``f = X* L_λ L_λᵀ XᵀY / n = X* β_λ``. ``M`` is invertible iff ``X`` has full rank.
     """
-    if not ridge:
-        return w.p, identity(w.l), jnp.zeros(w.p.shape[:-2], bool)
-    m = identity(w.l) - (ridge / n) * mm(mT(w.l), w.l)
+    if ridge is None:
+        return p, identity(l), jnp.zeros(p.shape[:-2], bool)
+    m = identity(l) - (ridge / n) * mm(mT(l), l)
     singular = jnp.linalg.eigvalsh(m)[..., 0] <= m.shape[-1] * jnp.finfo(m.dtype).eps
-    return jnp.linalg.solve(m, w.p), m, singular
+    return jnp.linalg.solve(m, p), m, singular
 
 
-def _centre(x, y, intercept):
+def centre(x, y, n, intercept: bool):
+    """``X``, ``Y`` minus their means over the real rows (padding rows stay zero), and the means."""
     if not intercept:
-        zero = jnp.zeros(x.shape[:-2] + (1, x.shape[-1]), x.dtype)
-        return x, y, zero, jnp.zeros(y.shape[:-2] + (1, y.shape[-1]), y.dtype)
-    x_mean = jnp.mean(x, axis=-2, keepdims=True)
-    y_mean = jnp.mean(y, axis=-2, keepdims=True)
-    return x - x_mean, y - y_mean, x_mean, y_mean
+        return x, y, None, None
+    rows = (jnp.arange(x.shape[-2]) < n)[:, None]
+    x_mean = jnp.sum(x, axis=-2, keepdims=True) / n
+    y_mean = jnp.sum(y, axis=-2, keepdims=True) / n
+    return jnp.where(rows, x - x_mean, 0), jnp.where(rows, y - y_mean, 0), x_mean, y_mean
+
+
+def whitened(x, y, n, ridge, rcond, route: Route, intercept: bool, equilibrate: bool):
+    """The route's ``L`` for raw ``X`` (``D⁻¹`` put back), ``P``, the means and the verdict."""
+    xc, yc, x_mean, y_mean = centre(x, y, n, intercept)
+    scale = equilibration(xc, equilibrate, ridge, rcond)
+    rcond = floor_rcond(route, rcond, n, x.shape[-1], x.dtype)
+    ran = route.run("whiten", xc, yc, n, ridge, rcond, scale)
+    # X (D⁻¹ L) = (X D⁻¹) L: the factor of the scaled problem serves the raw one.
+    l = ran.out.l if scale is None else ran.out.l / scale[..., :, None]
+    deficient, rank = verdict(ran.out.spectrum, ran.tolerance, rcond)
+    bias = None if x_mean is None else -mm(x_mean, l)[..., 0, :]
+    return l, ran.out.p, bias, y_mean, deficient, rank, ran.route, rcond
 
 
 @functools.partial(
-    jax.jit, static_argnames=("factor", "ridge", "intercept", "rcond", "equilibrate", "refine")
+    jax.jit, static_argnames=("route", "intercept", "equilibrate", "refine", "vector")
 )
-def _construct_ols(x, y, factor, ridge, intercept, rcond, equilibrate, refine):
-    xc, yc, x_mean, y_mean = _centre(x, y, intercept)
-    w, index, deficient, rank = whiten_checked(xc, yc, factor, ridge, rcond, equilibrate)
-    head, m, singular = ridge_head(w, x.shape[-2], ridge)
-    deficient = deficient | (singular & (rcond is None))
-    bias = -mm(x_mean, w.l)[..., 0, :]
-    w_r = (jnp.linalg.inv(m) if ridge else m) if refine else None
-    params = LinearTransformer(
-        w.l, w.l, w.l, identity(w.l), head, bias, bias, bias, y_mean[..., 0, :], w_r,
-        refinements=refine, route=factor,
+def _construct_ols(x, y, n, ridge, rcond, *, route, intercept, equilibrate, refine, vector):
+    l, p, bias, y_mean, deficient, rank, ran, rcond = whitened(
+        x, y, n, ridge, rcond, route, intercept, equilibrate
     )
-    return poison(params, deficient), deficient, rank, index
+    w_p, m, singular = ridge_head(p, l, n, ridge)
+    if rcond is None:
+        deficient = deficient | singular
+    w_r = None if not refine else (identity(l) if ridge is None else jnp.linalg.inv(m))
+    params = LinearTransformer(
+        w_q=l, w_k=l, w_v=l, w_ffn=identity(l), w_p=w_p, b_q=bias, b_k=bias, b_v=bias,
+        b_out=None if y_mean is None else y_mean[..., 0, :], w_r=w_r,
+        refinements=refine, vector=vector,
+    )
+    params = poison(params, deficient)
+    return params, Status(_checks.all_finite(params), deficient, rank, ran)
 
 
 def construct_ols(
     X: ArrayLike,
     Y: ArrayLike,
     *,
-    factor: Factor = "auto",
-    ridge: float = 0.0,
+    route: Route | str = "auto",
+    ridge: float | ArrayLike = 0.0,
     intercept: bool = False,
-    rcond: float | None = None,
+    rcond: float | ArrayLike | None = None,
     equilibrate: bool = True,
     refine: int | None = None,
-) -> LinearTransformer:
+    info: bool = False,
+) -> LinearTransformer | tuple[LinearTransformer, Info]:
     """Parameters ``θ`` with ``forward(θ, X*, X) = X* β`` (T1, T2, T12).
 
     The paper's construction: ``W_Q = W_K = W_V = L`` with ``L Lᵀ = Σ⁻¹``,
@@ -90,67 +107,63 @@ def construct_ols(
     OLS for this context, with any queries.
 
     **Arguments:** ``X`` ``(..., n, d)``; ``Y`` ``(..., n, m)`` or ``(..., n)``;
-    ``factor``: ``"auto"`` (default: Cholesky, CholeskyQR2 or SVD, whichever
-    is cheapest among those a condition estimate says are accurate),
-    ``"eigh"`` (the paper's, ``L = VΛ^{-1/2}``), ``"zca"``, ``"cholesky"``
-    (these three form ``XᵀX``: error ``∝ κ²``), ``"cholqr2"`` (forms
-    ``XᵀX``, then repairs it; ``∝ κ`` up to ``κ ≈ u^{-1/2}``), ``"qr"`` or
-    ``"svd"`` (these never do); ``ridge``: ``λ``, fit ridge regression with a
-    corrected head (T5); ``intercept``: centre ``X`` and ``Y`` and put the
-    means in the biases (T7); ``rcond``: with ``"eigh"``, ``"zca"`` or
-    ``"svd"`` (``"auto"`` becomes ``"svd"``), use the pseudo-inverse square
-    root and reproduce the minimum-norm ``X* X⁺Y`` (T6); singular values below
-    ``rcond·s_max`` count as zero, and ``rcond`` is raised to what the factor
-    resolves (``√(d·ε)`` for the Gram factors); ``equilibrate``: whiten
-    ``X D⁻¹`` with ``D`` powers of two near the column maxima, and put
-    ``D⁻¹`` back into ``L`` (exact; not with ``ridge`` or ``rcond``, whose
-    answers depend on the scale); ``refine``: number of refinement layers
-    after the first (0: the paper's one-layer model; each layer multiplies
-    the first-order error ``‖S − M‖ ≈ u·κ`` into the result once more).
-    Default: 2, or 0 with ``ridge > 0``, where ``‖L‖ ≤ √(n/λ)`` already keeps
-    the one-layer error small and ``W_R = M⁻¹`` (``κ(M)`` up to ``s₁²/λ``)
-    would add more rounding than it removes, except on the ``svd`` route.
+    ``route``: a whitening route or its name, as in ``lstsq`` (not
+    ``"lstsq"``); ``"eigh"`` is the paper's ``L = VΛ^{-1/2}``, ``"zca"`` the
+    blog's; ``ridge``: ``λ`` (traced), fit ridge regression with a corrected
+    head (T5); ``intercept``: centre ``X`` and ``Y`` and put the means in the
+    biases (T7); ``rcond``: with a route that pseudo-inverts (``"auto"``
+    takes the SVD), use the pseudo-inverse square root and reproduce the
+    minimum-norm ``X* X⁺Y`` (T6); ``equilibrate``: whiten ``X D⁻¹`` with ``D``
+    powers of two near the column maxima and put ``D⁻¹`` back into ``L``
+    (exact; not with ``ridge`` or ``rcond``); ``refine``: number of
+    refinement layers after the first (0: the paper's one-layer model; each
+    layer multiplies the first-order error ``‖S − M‖ ≈ u·κ`` into the result
+    once more). Default: 2, or 0 with ``ridge``, where ``‖L‖ ≤ √(n/λ)``
+    already keeps the one-layer error small and ``W_R = M⁻¹`` (``κ(M)`` up to
+    ``s₁²/λ``) would add more rounding than it removes; ``info``: also return
+    ``Info`` (the route that ran, the numerical rank).
 
-    **Returns:** a ``LinearTransformer`` (for a vector ``Y``, ``m = 1``);
-    ``route`` is the factor used: ``"auto:cholqr2"`` etc. when ``"auto"``
-    chose (``"auto"`` under ``jit``, where the choice is made on the device).
+    **Returns:** a ``LinearTransformer`` (``vector`` set for a vector ``Y``).
 
     **Raises:** ``ValueError`` when ``X`` is rank-deficient to the route's
-    working precision and ``rcond`` is not given (NaN parameters under ``jit``).
+    working precision and ``rcond`` is not given, or an input has NaN/inf
+    (NaN parameters under ``jit``).
     """
-    x, y, _ = _checks.design_and_targets(X, Y)
-    factor, ridge, rcond = check_route(x, factor, FACTORS, "factor", ridge, rcond, ridge_rescues=False)
-    refine = _checks.check_count((0 if ridge else 2) if refine is None else refine, "refine")
-    params, deficient, rank, index = _construct_ols(
-        x, y, factor, ridge, bool(intercept), rcond, bool(equilibrate), refine
+    x, y, vector = _checks.design_and_targets(X, Y)
+    route = prepare_route(route, rcond, whiten=True)
+    ridge_, rcond_ = _checks.ridge_value(ridge, x.dtype), _checks.rcond_value(rcond, x.dtype)
+    _checks.full_rank_shape(x.shape, allowed=rcond_ is not None)
+    refine = _checks.count((0 if ridge_ is not None else 2) if refine is None else refine, "refine")
+    n, rows = _checks.rows_of(x, y)
+    xd, yd = _checks.to_device(x, rows), _checks.to_device(y, rows)
+    params, status = _construct_ols(
+        xd, yd, jnp.asarray(n, xd.dtype), ridge_, rcond_, route=route,
+        intercept=bool(intercept), equilibrate=bool(equilibrate), refine=refine, vector=vector,
     )
-    _checks.raise_if_deficient(deficient, rank, x, factor)
-    return settle(params, factor, index)
+    params = _checks.finish(params, status, {"X": x, "Y": y}, route, x.shape, xd.dtype)
+    return (params, Info(status.route, status.rank)) if info else params
 
 
-@functools.partial(
-    jax.jit, static_argnames=("factor", "ridge", "intercept", "rcond", "equilibrate")
-)
-def _construct_regression_attention(x, factor, ridge, intercept, rcond, equilibrate):
-    xc, _, x_mean, _ = _centre(x, x[..., :1], intercept)
-    w, index, deficient, rank = whiten_checked(
-        xc, xc[..., :1], factor, ridge, rcond, equilibrate
+@functools.partial(jax.jit, static_argnames=("route", "intercept", "equilibrate"))
+def _construct_regression_attention(x, n, ridge, rcond, *, route, intercept, equilibrate):
+    l, _, bias, _, deficient, rank, ran, _ = whitened(
+        x, x[..., :1], n, ridge, rcond, route, intercept, equilibrate
     )
-    bias = -mm(x_mean, w.l)[..., 0, :]
-    weight = jnp.full(x.shape[:-2], float(intercept), x.dtype)
-    params = RegressionAttention(w.l, w.l, bias, bias, weight, route=factor)
-    return poison(params, deficient), deficient, rank, index
+    params = RegressionAttention(w_q=l, w_k=l, b_q=bias, b_k=bias, intercept=intercept)
+    params = poison(params, deficient)
+    return params, Status(_checks.all_finite(params), deficient, rank, ran)
 
 
 def construct_regression_attention(
     X: ArrayLike,
     *,
-    factor: Factor = "auto",
-    ridge: float = 0.0,
+    route: Route | str = "auto",
+    ridge: float | ArrayLike = 0.0,
     intercept: bool = False,
-    rcond: float | None = None,
+    rcond: float | ArrayLike | None = None,
     equilibrate: bool = True,
-) -> RegressionAttention:
+    info: bool = False,
+) -> RegressionAttention | tuple[RegressionAttention, Info]:
     """Values-are-targets parameters with ``W_Q W_Kᵀ = Σ_λ⁻¹`` (T4, T5): OLS for every ``Y``.
 
     ``regression_attention(θ, X*, X, Y)`` then equals the (ridge) prediction
@@ -160,14 +173,17 @@ def construct_regression_attention(
     **Arguments:** as ``construct_ols`` without ``Y`` and ``refine``;
     ``ridge > 0`` also allows rank-deficient ``X`` (``Σ_λ`` is invertible).
 
-    **Returns:** a ``RegressionAttention``.
+    **Returns:** a ``RegressionAttention`` (and ``Info`` with ``info=True``).
     """
-    x = _checks.design(X)
-    factor, ridge, rcond = check_route(
-        x, factor, FACTORS, "factor", ridge, rcond, ridge_rescues=True
+    x = _checks.array(X, "X", min_ndim=2)
+    route = prepare_route(route, rcond, whiten=True)
+    ridge_, rcond_ = _checks.ridge_value(ridge, x.dtype), _checks.rcond_value(rcond, x.dtype)
+    _checks.full_rank_shape(x.shape, allowed=rcond_ is not None or ridge_ is not None)
+    n, rows = _checks.rows_of(x)
+    xd = _checks.to_device(x, rows)
+    params, status = _construct_regression_attention(
+        xd, jnp.asarray(n, xd.dtype), ridge_, rcond_, route=route,
+        intercept=bool(intercept), equilibrate=bool(equilibrate),
     )
-    params, deficient, rank, index = _construct_regression_attention(
-        x, factor, ridge, bool(intercept), rcond, bool(equilibrate)
-    )
-    _checks.raise_if_deficient(deficient, rank, x, factor)
-    return settle(params, factor, index)
+    params = _checks.finish(params, status, {"X": x}, route, x.shape, xd.dtype)
+    return (params, Info(status.route, status.rank)) if info else params

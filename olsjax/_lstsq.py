@@ -1,8 +1,8 @@
-"""Least squares by any whitening route: ``β = L P`` (T1(d)), or JAX's own solver.
+"""Least squares by any route (``β``), the hat matrix, the condition number, and the route ``Auto`` picks.
 
-A whitening factor ``L`` (``L Lᵀ = Σ_λ⁻¹``) and ``P = Lᵀ XᵀY / n`` give the
-coefficients as ``β = L P`` (T1(d)), so ``lstsq`` and ``construct_ols`` share
-every route, the column equilibration and the rank verdict of ``_whiten``.
+Every function here follows the checked entry of ``_checks``: validate, one
+module-level jitted core (``ridge`` and ``rcond`` traced, only their
+presence static), poison, finish.
 """
 
 from __future__ import annotations
@@ -15,73 +15,184 @@ from jax.typing import ArrayLike
 from jaxtyping import Array, Float
 
 from . import _checks
-from ._linalg import (
-    METHODS,
-    Method,
-    is_deficient,
-    mm,
-    numerical_rank,
-    poison,
-    rank_tolerance,
-    ridge_augment,
-)
-from ._whiten import check_route, whiten_checked
+from ._checks import Info, Status
+from ._linalg import column_scale, is_deficient, mm, mT, numerical_rank, poison, scale_columns
+from ._routes import ROUTE_NAMES, ROUTES, Auto, Route, as_route
 
 
-def _jnp_lstsq(x, y, ridge, rcond):
-    """``jnp.linalg.lstsq`` (vmapped over batch axes) and the singular values it saw."""
-    if ridge:
-        x, y = ridge_augment(x, y, ridge)
-    solve = functools.partial(jnp.linalg.lstsq, rcond=rcond)
-    for _ in range(x.ndim - 2):
-        solve = jax.vmap(solve)
-    beta, _, _, s = solve(x, y)
-    tol = rank_tolerance("lstsq", *x.shape[-2:], x.dtype)
-    return beta, is_deficient(s, tol) & (rcond is None), numerical_rank(s, tol)
+def prepare_route(route: Route | str, rcond, *, whiten: bool) -> Route:
+    """``route=`` as an object, refused if it cannot serve the request."""
+    route = as_route(route)
+    _checks.route_request(route.select(rcond), rcond, whiten=whiten)
+    return route
 
 
-@functools.partial(jax.jit, static_argnames=("method", "ridge", "rcond", "equilibrate"))
-def _lstsq(x, y, method, ridge, rcond, equilibrate):
-    if method == "lstsq":
-        beta, deficient, rank = _jnp_lstsq(x, y, ridge, rcond)
-    else:
-        w, _, deficient, rank = whiten_checked(x, y, method, ridge, rcond, equilibrate)
-        beta = mm(w.l, w.p)
-    return poison(beta, deficient), deficient, rank
+def floor_rcond(route: Route, rcond, n, d: int, dtype):
+    """``rcond`` raised to the smallest relative singular value the route resolves.
+
+    Below ``rank_tolerance`` a singular value is rounding noise: inverting it
+    returns garbage, so a smaller ``rcond`` (0 included) is treated as that floor.
+    """
+    if rcond is None:
+        return None
+    return jnp.maximum(rcond, route.select(rcond).rank_tolerance(n, d, dtype))
+
+
+def equilibration(x, equilibrate: bool, ridge, rcond):
+    """Column scale ``D``, or ``None``: off with ridge or ``rcond``, whose answers depend on the scale."""
+    return column_scale(x) if equilibrate and ridge is None and rcond is None else None
+
+
+def verdict(spectrum, tolerance, rcond):
+    """``(deficient, rank)``: deficiency counts only when a full-rank answer was asked for."""
+    deficient = is_deficient(spectrum, tolerance)
+    if rcond is not None:
+        deficient = jnp.zeros_like(deficient)
+    return deficient, numerical_rank(spectrum, tolerance)
+
+
+@functools.partial(jax.jit, static_argnames=("route", "equilibrate", "vector"))
+def _lstsq(x, y, n, ridge, rcond, *, route, equilibrate, vector):
+    scale = equilibration(x, equilibrate, ridge, rcond)
+    rcond = floor_rcond(route, rcond, n, x.shape[-1], x.dtype)
+    ran = route.run("solve", x, y, n, ridge, rcond, scale)
+    beta, spectrum = ran.out
+    if scale is not None:
+        beta = beta / scale[..., :, None]
+    deficient, rank = verdict(spectrum, ran.tolerance, rcond)
+    beta = poison(beta, deficient)
+    if vector:
+        beta = beta[..., 0]
+    return beta, Status(_checks.all_finite(beta), deficient, rank, ran.route)
 
 
 def lstsq(
     X: ArrayLike,
     Y: ArrayLike,
     *,
-    method: Method = "auto",
-    ridge: float = 0.0,
-    rcond: float | None = None,
+    route: Route | str = "auto",
+    ridge: float | ArrayLike = 0.0,
+    rcond: float | ArrayLike | None = None,
     equilibrate: bool = True,
-) -> Float[Array, "*b d m"] | Float[Array, "*b d"]:
+    info: bool = False,
+) -> Float[Array, "*b d m"] | Float[Array, "*b d"] | tuple[Array, Info]:
     """Least-squares (or ridge) coefficients ``β = (XᵀX + λI)⁻¹XᵀY``.
 
     **Arguments:** ``X`` ``(..., n, d)``; ``Y`` ``(..., n, m)`` or ``(..., n)``;
-    ``method``: ``"auto"`` (default: Cholesky, CholeskyQR2 or SVD by a
-    condition estimate, as in ``construct_ols``), ``"qr"`` or ``"svd"``
-    (error ``∝ κ``), ``"cholqr2"`` (``∝ κ`` up to ``κ ≈ u^{-1/2}``),
-    ``"cholesky"`` or ``"eigh"`` of the Gram matrix (``∝ κ²``), ``"lstsq"``
-    (JAX's own, never equilibrated); ``ridge``: ``λ ≥ 0``; ``rcond``: with
-    ``"svd"``, ``"eigh"`` or ``"lstsq"`` (``"auto"`` becomes ``"svd"``), treat
-    singular values below ``rcond·s_max`` as zero and return the minimum-norm
-    solution ``X⁺Y`` (``rcond`` is raised to what the route can resolve:
-    ``max(n, d)·ε``, or ``√(d·ε)`` for ``"eigh"``); ``equilibrate``: solve
-    with columns scaled by powers of two (exact; not with ``ridge`` or ``rcond``).
+    ``route``: a ``Route`` or its name (``olsjax.ROUTES``): ``"auto"``
+    (default: Cholesky, CholeskyQR2 or SVD by a condition estimate, one route
+    per batch), ``"qr"`` or ``"svd"`` (error ``∝ κ``), ``"cholqr2"`` (``∝ κ``
+    up to ``κ ≈ u^{-1/2}``), ``"cholesky"``, ``"eigh"`` or ``"zca"`` of the
+    Gram matrix (``∝ κ²``), ``"lstsq"`` (JAX's own); ``ridge``: ``λ ≥ 0``,
+    traced (a sweep compiles once; ``jax.grad`` and ``jax.vmap`` over it work);
+    ``rcond``: with a route that pseudo-inverts (``"svd"``, ``"eigh"``,
+    ``"zca"``, ``"lstsq"``; ``"auto"`` takes the SVD), treat singular values
+    below ``rcond·s_max`` as zero and return the minimum-norm solution ``X⁺Y``
+    (raised to what the route resolves: ``max(n, d)·ε``, or ``√(d·ε)`` on Gram
+    routes); traced too; ``equilibrate``: solve with columns scaled by powers of
+    two (exact; not with ``ridge`` or ``rcond``); ``info``: also return ``Info``
+    (the route that ran, the numerical rank).
 
     **Returns:** ``β`` of shape ``(..., d, m)``, or ``(..., d)`` for vector ``Y``.
 
     **Raises:** ``ValueError`` if ``X`` is rank-deficient (or ``n < d``) and
-    neither ``rcond`` nor ``ridge > 0`` was given; under ``jit`` such entries are NaN.
+    neither ``rcond`` nor ``ridge > 0`` was given, or an input has NaN/inf;
+    under ``jit`` such entries are NaN.
     """
     x, y, vector = _checks.design_and_targets(X, Y)
-    method, ridge, rcond = check_route(
-        x, method, METHODS, "method", ridge, rcond, ridge_rescues=True
+    route = prepare_route(route, rcond, whiten=False)
+    ridge_, rcond_ = _checks.ridge_value(ridge, x.dtype), _checks.rcond_value(rcond, x.dtype)
+    _checks.full_rank_shape(x.shape, allowed=rcond_ is not None or ridge_ is not None)
+    n, rows = _checks.rows_of(x, y)
+    xd, yd = _checks.to_device(x, rows), _checks.to_device(y, rows)
+    beta, status = _lstsq(
+        xd, yd, jnp.asarray(n, xd.dtype), ridge_, rcond_,
+        route=route, equilibrate=bool(equilibrate), vector=vector,
     )
-    beta, deficient, rank = _lstsq(x, y, method, ridge, rcond, bool(equilibrate))
-    _checks.raise_if_deficient(deficient, rank, x, method)
-    return beta[..., 0] if vector else beta
+    beta = _checks.finish(beta, status, {"X": x, "Y": y}, route, x.shape, xd.dtype)
+    return (beta, Info(status.route, status.rank)) if info else beta
+
+
+@functools.partial(jax.jit, static_argnames=("route", "equilibrate"))
+def _hat(x, n, ridge, rcond, *, route, equilibrate):
+    scale = equilibration(x, equilibrate, ridge, rcond)
+    rcond = floor_rcond(route, rcond, n, x.shape[-1], x.dtype)
+    ran = route.run("whiten", x, x[..., :1], n, ridge, rcond, scale)
+    z = mm(scale_columns(x, scale), ran.out.l) / jnp.sqrt(n)
+    deficient, rank = verdict(ran.out.spectrum, ran.tolerance, rcond)
+    h = poison(mm(z, mT(z)), deficient)
+    return h, Status(_checks.all_finite(h), deficient, rank, ran.route)
+
+
+def hat_matrix(
+    X: ArrayLike,
+    *,
+    route: Route | str = "svd",
+    ridge: float | ArrayLike = 0.0,
+    rcond: float | ArrayLike | None = None,
+    equilibrate: bool = True,
+) -> Float[Array, "*b n n"]:
+    """Hat (ridge smoother) matrix ``H_λ = X(XᵀX + λI)⁻¹Xᵀ = Z Zᵀ`` with ``Z = X L/√n``.
+
+    **Arguments:** ``X`` ``(..., n, d)``; ``route``: any whitening route
+    (default ``"svd"``: ``Z = U diag(s/√(s²+λ))``); ``ridge``, ``rcond`` and
+    ``equilibrate`` as in ``lstsq`` (with ``rcond``, ``H = X X⁺``, the
+    projector onto the column space).
+
+    **Returns:** ``(..., n, n)``; ``trace H_λ = Σ s_i²/(s_i² + λ)``.
+    """
+    x = _checks.array(X, "X", min_ndim=2)
+    route = prepare_route(route, rcond, whiten=True)
+    ridge_, rcond_ = _checks.ridge_value(ridge, x.dtype), _checks.rcond_value(rcond, x.dtype)
+    _checks.full_rank_shape(x.shape, allowed=rcond_ is not None or ridge_ is not None)
+    xd = _checks.to_device(x)
+    n = jnp.asarray(x.shape[-2], xd.dtype)
+    h, status = _hat(xd, n, ridge_, rcond_, route=route, equilibrate=bool(equilibrate))
+    return _checks.finish(h, status, {"X": x}, route, x.shape, xd.dtype)
+
+
+@jax.jit
+def _condition_number(x):
+    s = jnp.linalg.svd(x, compute_uv=False)
+    return s[..., 0] / s[..., -1]
+
+
+def condition_number(X: ArrayLike) -> Float[Array, "*b"]:
+    """2-norm condition number ``κ(X) = s_max / s_min`` of ``X`` ``(..., n, d)``, from its SVD."""
+    x = _checks.to_device(_checks.array(X, "X", min_ndim=2))
+    if _checks.is_concrete(x):
+        _checks.finite_input(x, "X")
+    return _condition_number(x)
+
+
+@functools.partial(jax.jit, static_argnames=("equilibrate",))
+def _auto_choice(x, n, ridge, *, equilibrate):
+    _, index = Auto().estimate(x, n, ridge, equilibration(x, equilibrate, ridge, None))
+    return jnp.asarray([ROUTE_NAMES.index(r.name) for r in Auto.routes])[index]
+
+
+def select_route(
+    X: ArrayLike,
+    *,
+    route: Route | str = "auto",
+    ridge: float | ArrayLike = 0.0,
+    rcond: float | ArrayLike | None = None,
+    equilibrate: bool = True,
+) -> Route:
+    """The concrete route a call with these options runs on ``X``: what ``"auto"`` would pick.
+
+    Eager only (it returns a Python object); under ``jit`` use ``info=True``.
+
+    >>> olsjax.select_route(np.random.default_rng(0).standard_normal((100, 3)))
+    Cholesky()
+    """
+    x = _checks.array(X, "X", min_ndim=2)
+    route = as_route(route).select(rcond)
+    if not isinstance(route, Auto):
+        return route
+    xd = _checks.to_device(x)
+    if not _checks.is_concrete(xd):
+        raise TypeError("select_route reads the data: call it outside jit, or pass info=True to the fit")
+    ridge_ = _checks.ridge_value(ridge, xd.dtype)
+    index = _auto_choice(xd, jnp.asarray(x.shape[-2], xd.dtype), ridge_, equilibrate=bool(equilibrate))
+    return ROUTES[ROUTE_NAMES[int(index)]]

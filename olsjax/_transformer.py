@@ -2,10 +2,16 @@
 
 ``LinearTransformer`` is the model of THEOREMS.md,
 ``f_θ(X*; X) = LinAttn(X* W_Q, X W_K, X W_V) · W_FFN · W_P``, with optional
-projection biases and an output bias (zero unless an intercept is fitted),
-and optionally a second, refinement layer (T12) that reads the same context.
+projection biases and an output bias (present when an intercept is fitted),
+and optionally refinement layers (T12) that read the same context.
 ``RegressionAttention`` is the values-are-targets form (T4): the context's
 targets are the values, so only ``W_Q`` and ``W_K`` are parameters.
+
+Both are frozen, keyword-only dataclasses registered as pytrees: every array
+is a leaf (``None`` for an absent bias); only structure (the number of
+refinement layers, whether the targets were a vector, whether an intercept is
+added) is static, so ``jit(forward)`` compiles once per shape whatever route
+built the parameters.
 """
 
 from __future__ import annotations
@@ -16,38 +22,45 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+from jax.typing import ArrayLike
 from jaxtyping import Array, Float
 
-from ._attention import linear_attention, linear_attention_matrix, linear_memory
-from ._linalg import identity, mm
+from . import _checks
+from ._attention import linear_attention_matrix
+from ._checks import Status
+from ._linalg import gram, identity, mm, mT, unit_roundoff, worst, xty
 
 # Leaves are arrays, but JAX rebuilds pytrees with placeholders (ArgInfo while
 # lowering, None or object() inside transformations), so they are not typed at
 # runtime; the shapes are in the docstrings.
 Leaf = Any
 
-
-def _pytree(cls, meta: tuple[str, ...] = ("route",)):
-    data = [f.name for f in dataclasses.fields(cls) if f.name not in meta]
-    return jax.tree_util.register_dataclass(cls, data_fields=data, meta_fields=list(meta))
-
-
-def _project(x: Array, w: Array, b: Array) -> Array:
-    return mm(x, w) + b[..., None, :]
+#: The Gram-first evaluation order of ``forward`` is taken when its predicted
+#: error is within this factor of the projection order's (see ``_use_gram``).
+GRAM_SLACK = 8.0
 
 
-@functools.partial(_pytree, meta=("refinements", "route"))
-@dataclasses.dataclass(frozen=True)
+def _pytree(meta: tuple[str, ...]):
+    def register(cls):
+        data = [f.name for f in dataclasses.fields(cls) if f.name not in meta]
+        return jax.tree_util.register_dataclass(cls, data_fields=data, meta_fields=list(meta))
+
+    return register
+
+
+@_pytree(meta=("refinements", "vector"))
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class LinearTransformer:
     """Weights of a one-layer linear transformer (slow memory).
 
     **Fields:** ``w_q``, ``w_k``, ``w_v``: ``(d, k)`` projections; ``w_ffn``:
     ``(k, k)``; ``w_p``: ``(k, m)`` output head; ``b_q``, ``b_k``, ``b_v``:
-    ``(k,)`` projection biases; ``b_out``: ``(m,)`` output bias; ``w_r``:
-    ``(k, k)`` query map of the refinement layers, or ``None``. Any leading
-    batch dimensions. Static metadata (not leaves): ``refinements``, the
+    ``(k,)`` projection biases and ``b_out``: ``(m,)`` output bias, each
+    ``None`` for zero; ``w_r``: ``(k, k)`` query map of the refinement layers,
+    or ``None``. Any leading batch dimensions. Static: ``refinements``, the
     number of refinement layers (0: the paper's one-layer model), and
-    ``route``, the construction that produced it.
+    ``vector``, whether ``forward`` returns ``(..., q)`` (``m = 1``, fitted to
+    a vector ``Y``) rather than ``(..., q, m)``.
 
     A refinement layer (T12) is a residual block on the attention output:
     with ``a₀ = LinAttn(Q, K, V)`` from the first layer, layer ``j + 1`` maps
@@ -61,94 +74,230 @@ class LinearTransformer:
     w_v: Leaf
     w_ffn: Leaf
     w_p: Leaf
-    b_q: Leaf
-    b_k: Leaf
-    b_v: Leaf
-    b_out: Leaf
+    b_q: Leaf = None
+    b_k: Leaf = None
+    b_v: Leaf = None
+    b_out: Leaf = None
     w_r: Leaf = None
     refinements: int = 0
-    route: str = "custom"
+    vector: bool = False
 
 
-@_pytree
-@dataclasses.dataclass(frozen=True)
+@_pytree(meta=("intercept",))
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class RegressionAttention:
     """Values-are-targets attention (T4): ``LinAttn(X* W_Q + b_q, X W_K + b_k, Y)``.
 
-    **Fields:** ``w_q``, ``w_k``: ``(d, k)``; ``b_q``, ``b_k``: ``(k,)``;
-    ``intercept``: ``(,)`` 0 or 1, weight of the mean of the context targets
-    added to every prediction. ``route`` as in ``LinearTransformer``.
+    **Fields:** ``w_q``, ``w_k``: ``(d, k)``; ``b_q``, ``b_k``: ``(k,)`` or
+    ``None``. Static: ``intercept``, whether the mean of the context targets is
+    added to every prediction (T7).
     """
 
     w_q: Leaf
     w_k: Leaf
-    b_q: Leaf
-    b_k: Leaf
-    intercept: Leaf
-    route: str = "custom"
+    b_q: Leaf = None
+    b_k: Leaf = None
+    intercept: bool = False
+
+
+def _augment(w, b):
+    """``[W; bᵀ]`` ``(d+1, k)``: weights of the token ``[x, 1]``; ``W`` itself without a bias."""
+    return w if b is None else jnp.concatenate([w, b[..., None, :]], axis=-2)
+
+
+def _augmented_gram(x, n, biased: bool):
+    """``[X, 1]ᵀ[X, 1] / n`` over the real rows (padding rows are zero), or ``XᵀX / n``."""
+    g = gram(x)
+    if not biased:
+        return g / n
+    sums = jnp.sum(x, axis=-2)[..., :, None]
+    corner = jnp.broadcast_to(n, (*x.shape[:-2], 1, 1)).astype(x.dtype)
+    return jnp.concatenate(
+        [jnp.concatenate([g, sums], -1), jnp.concatenate([mT(sums), corner], -1)], -2
+    ) / n
+
+
+def _fro(a):
+    return jnp.sqrt(jnp.sum(a * a, axis=(-2, -1)))
+
+
+def _use_gram(g, wk, wv, s, layers: int, dtype):
+    """Whether ``S = Ŵ_Kᵀ Ĝ Ŵ_V`` (one pass over the context, no ``n × k`` buffer) is accurate enough.
+
+    First-order error estimates of ``S`` (Frobenius norms, relative to ``‖S‖``):
+    from the Gram matrix, ``δ_g = u‖Ŵ_K‖‖Ŵ_V‖‖Ĝ‖`` (``≈ u·κ²`` for a whitening
+    ``L``); from the projections ``K = XW_K``, ``V = XW_V``,
+    ``δ_p = u‖Ĝ‖^½(‖Ŵ_K‖‖V‖ + ‖K‖‖Ŵ_V‖)/√n`` (``≈ u·κ``). ``layers − 1``
+    refinement layers raise an error ``δ`` in ``S`` to ``δ^layers`` in the
+    output, so the Gram order is taken when ``δ_g^layers`` stays within
+    ``GRAM_SLACK·(u + δ_p^layers)``: for the constructions with two
+    refinement layers, up to ``κ ≈ u^{-1/3}`` (~1e5 in float64). One decision
+    for the whole batch (``worst``), so under ``vmap`` only one order runs.
+    """
+    u = unit_roundoff(dtype)
+    gn = _fro(g)
+    tiny = jnp.finfo(dtype).tiny
+    kn = jnp.sqrt(jnp.maximum(jnp.trace(mm(mT(wk), mm(g, wk)), axis1=-2, axis2=-1), 0))
+    vn = jnp.sqrt(jnp.maximum(jnp.trace(mm(mT(wv), mm(g, wv)), axis1=-2, axis2=-1), 0))
+    sn = jnp.maximum(_fro(s), tiny)
+    delta_g = u * _fro(wk) * _fro(wv) * gn / sn
+    delta_p = u * jnp.sqrt(gn) * (_fro(wk) * vn + kn * _fro(wv)) / sn
+    ratio = delta_g**layers / (GRAM_SLACK * (u + delta_p**layers))
+    return worst(jnp.where(jnp.isnan(ratio), jnp.inf, ratio)) <= 1
+
+
+def _projected_memory(params, context, n):
+    """``S = KᵀV/n`` from the projections ``K = XW_K + b_k``, ``V = XW_V + b_v`` (padding rows masked)."""
+    rows = jnp.arange(context.shape[-2]) < n
+
+    def project(w, b):
+        p = mm(context, w)
+        return p if b is None else p + jnp.where(rows[:, None], b[..., None, :], 0)
+
+    return xty(project(params.w_k, params.b_k), project(params.w_v, params.b_v)) / n
+
+
+def fast_memory(params, context, n):
+    """The fast-weight state ``S = KᵀV/n`` in the evaluation order ``_use_gram`` picks."""
+    biased = params.b_k is not None or params.b_v is not None
+    g = _augmented_gram(context, n, biased)
+    wk, wv = _augment(params.w_k, params.b_k), _augment(params.w_v, params.b_v)
+    if biased:  # a bias on one side only still needs the augmented row on both
+        zero = lambda w: jnp.concatenate([w, jnp.zeros_like(w[..., :1, :])], -2)  # noqa: E731
+        wk = wk if params.b_k is not None else zero(wk)
+        wv = wv if params.b_v is not None else zero(wv)
+    s = mm(mT(wk), mm(g, wv))
+    use_gram = _use_gram(g, wk, wv, s, params.refinements + 1, context.dtype)
+    return jax.lax.cond(use_gram, lambda: s, lambda: _projected_memory(params, context, n))
+
+
+def head(params: LinearTransformer, memory):
+    """``S T W_FFN W_P`` with ``T₀ = I``, ``T_{j+1} = I + T_j (I − W_R S)`` (the refinement layers)."""
+    eye = refined = identity(memory)
+    for _ in range(params.refinements):
+        refined = eye + refined - mm(mm(refined, params.w_r), memory)
+    return mm(memory, mm(mm(refined, params.w_ffn), params.w_p))
+
+
+@jax.jit
+def _forward(params, queries, context, n):
+    h = head(params, fast_memory(params, context, n))
+    out = mm(queries, mm(params.w_q, h))
+    if params.b_q is not None:
+        out = out + mm(params.b_q[..., None, :], h)
+    if params.b_out is not None:
+        out = out + params.b_out[..., None, :]
+    if params.vector:
+        out = out[..., 0]
+    return out, Status(_checks.all_finite(out), jnp.zeros((), bool), jnp.zeros((), int), jnp.asarray(-1))
+
+
+def _tokens(params, queries, context):
+    """Validated queries and context: float arrays of the parameters' dtype and width."""
+    if not isinstance(params, (LinearTransformer, RegressionAttention)):
+        raise TypeError(f"params must be a LinearTransformer or RegressionAttention, got {type(params).__name__}")
+    q = _checks.array(queries, "queries", min_ndim=2)
+    x = _checks.array(context, "context", min_ndim=2)
+    w = params.w_q
+    for a, name in ((q, "queries"), (x, "context")):
+        _checks.same_dtype(a, w, name, "params")
+        if a.shape[-1] != w.shape[-2]:
+            raise ValueError(f"{name} must have {w.shape[-2]} columns (params' d), got shape {a.shape}")
+    return q, x
+
+
+def _leaves(params) -> dict[str, Any]:
+    return {f"params.{f.name}": getattr(params, f.name) for f in dataclasses.fields(params)
+            if isinstance(getattr(params, f.name), (jax.Array, type(None)))}
 
 
 def forward(
     params: LinearTransformer,
-    queries: Float[Array, "*b q d"],
-    context: Float[Array, "*b n d"],
-) -> Float[Array, "*b q m"]:
+    queries: ArrayLike,
+    context: ArrayLike,
+) -> Float[Array, "*b q m"] | Float[Array, "*b q"]:
     """One forward pass ``f_θ(X*; X)``: attend from ``queries`` to ``context``.
 
     **Arguments:** ``params``; ``queries`` ``X*`` ``(..., q, d)``; ``context``
     ``X`` ``(..., n, d)``.
 
-    **Returns:** ``(..., q, m)`` = ``a W_FFN W_P + b_out`` with
-    ``a = LinAttn(X*W_Q+b_q, XW_K+b_k, XW_V+b_v)`` after
-    ``params.refinements`` refinement layers.
+    **Returns:** ``(..., q, m)`` (``(..., q)`` if ``params.vector``) =
+    ``a W_FFN W_P + b_out`` with ``a = LinAttn(X*W_Q+b_q, XW_K+b_k, XW_V+b_v)``
+    after ``params.refinements`` refinement layers.
 
-    Computed in fast-weight order: every layer is linear in its input and
-    reads the same fast memory ``S = KᵀV/n``, so ``a_j = a₀ T_j`` with
-    ``T₀ = I``, ``T_{j+1} = I + T_j (I − W_R S)``, and the ``d × d`` maps are
-    composed first; the queries meet one ``d × m`` matrix ``S T W_FFN W_P``.
+    Computed in fast-weight order: every layer is linear in its input and reads
+    the same fast memory ``S = KᵀV/n``, so the ``k × k`` maps are composed
+    first and the queries meet one ``d × m`` matrix ``W_Q S T W_FFN W_P``.
+    ``S`` comes from the Gram matrix of the context (one pass, no projected
+    copy) when its error estimate allows, from the projections otherwise
+    (``_use_gram``): either way the T12 bound holds.
+
+    **Raises:** ``ValueError`` naming the input if the output is not finite
+    (NaN/inf in ``queries``, ``context`` or ``params``).
     """
-    q = _project(queries, params.w_q, params.b_q)
-    k = _project(context, params.w_k, params.b_k)
-    memory = linear_memory(k, _project(context, params.w_v, params.b_v))
-    eye = refined = identity(memory)
-    for _ in range(params.refinements):
-        refined = eye + refined - mm(mm(refined, params.w_r), memory)
-    head = mm(memory, mm(mm(refined, params.w_ffn), params.w_p))
-    return mm(q, head) + params.b_out[..., None, :]
+    q, x = _tokens(params, queries, context)
+    n, rows = _checks.rows_of(x)
+    q_rows = _checks.rows_of(q)[1]
+    qd = _checks.to_device(q, q_rows) if q is not x else None
+    xd = _checks.to_device(x, rows)
+    out, status = _forward(params, xd if qd is None else qd, xd, jnp.asarray(n, xd.dtype))
+    out = _checks.finish(out, status, {"queries": q, "context": x, **_leaves(params)}, dtype=xd.dtype)
+    real = q.shape[-2]
+    if out.shape[-2 + params.vector] != real:
+        out = out[..., :real] if params.vector else out[..., :real, :]
+    return out
 
 
 def attention_matrix(
-    params: LinearTransformer | RegressionAttention,
-    queries: Float[Array, "*b q d"],
-    context: Float[Array, "*b n d"],
+    params: LinearTransformer | RegressionAttention, queries: ArrayLike, context: ArrayLike
 ) -> Float[Array, "*b q n"]:
     """The ``q × n`` linear-attention matrix ``(X*W_Q+b_q)(XW_K+b_k)ᵀ / n`` of either model."""
-    q = _project(queries, params.w_q, params.b_q)
-    k = _project(context, params.w_k, params.b_k)
-    return linear_attention_matrix(q, k)
+    q, x = (jnp.asarray(a) for a in _tokens(params, queries, context))
+    return linear_attention_matrix(_project(q, params.w_q, params.b_q), _project(x, params.w_k, params.b_k))
+
+
+def _project(x, w, b):
+    p = mm(x, w)
+    return p if b is None else p + b[..., None, :]
+
+
+@jax.jit
+def _regression_attention(params, queries, context, targets):
+    memory = xty(_project(context, params.w_k, params.b_k), targets) / context.shape[-2]
+    out = mm(_project(queries, params.w_q, params.b_q), memory)
+    if params.intercept:
+        out = out + jnp.mean(targets, axis=-2, keepdims=True)
+    return out
+
+
+def _targets(params, queries, context, targets):
+    q, x = _tokens(params, queries, context)
+    y = _checks.array(targets, "targets", min_ndim=1)
+    _checks.same_dtype(y, x, "targets", "context")
+    vector = y.ndim == x.ndim - 1
+    y2 = y[..., None] if vector else y
+    if y2.shape[:-1] != x.shape[:-1]:
+        raise ValueError(f"targets must have shape (..., n, m) or (..., n) matching context {x.shape}, got {y.shape}")
+    return jnp.asarray(q), jnp.asarray(x), jnp.asarray(y2), vector
 
 
 def regression_attention(
-    params: RegressionAttention,
-    queries: Float[Array, "*b q d"],
-    context: Float[Array, "*b n d"],
-    targets: Float[Array, "*b n m"],
-) -> Float[Array, "*b q m"]:
+    params: RegressionAttention, queries: ArrayLike, context: ArrayLike, targets: ArrayLike
+) -> Float[Array, "*b q m"] | Float[Array, "*b q"]:
     """Values-are-targets forward pass: attend from ``queries`` to ``(context, targets)``.
 
-    **Returns:** ``(..., q, m)`` = ``LinAttn(X*W_Q+b_q, XW_K+b_k, Y) + intercept·mean(Y)``.
+    **Returns:** ``(..., q, m)`` = ``LinAttn(X*W_Q+b_q, XW_K+b_k, Y) (+ mean(Y) with intercept)``;
+    ``(..., q)`` for vector ``targets``.
     """
-    q = _project(queries, params.w_q, params.b_q)
-    k = _project(context, params.w_k, params.b_k)
-    mean = jnp.mean(targets, axis=-2, keepdims=True)
-    return linear_attention(q, k, targets) + params.intercept[..., None, None] * mean
+    q, x, y, vector = _targets(params, queries, context, targets)
+    out = _regression_attention(params, q, x, y)
+    return out[..., 0] if vector else out
 
 
 def effective_weights(
-    params: RegressionAttention,
-    context: Float[Array, "*b n d"],
-    targets: Float[Array, "*b n m"],
-) -> Float[Array, "*b d m"]:
+    params: RegressionAttention, context: ArrayLike, targets: ArrayLike
+) -> Float[Array, "*b d m"] | Float[Array, "*b d"]:
     """The blog's effective coefficients ``W_Q W_Kᵀ XᵀY / n`` (with ``X`` shifted by the key bias)."""
-    k = _project(context, params.w_k, params.b_k)
-    return mm(params.w_q, linear_memory(k, targets))
+    _, x, y, vector = _targets(params, context, context, targets)
+    out = mm(params.w_q, xty(_project(x, params.w_k, params.b_k), y) / x.shape[-2])
+    return out[..., 0] if vector else out
