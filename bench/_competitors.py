@@ -2,8 +2,14 @@
 
 JAX competitors are written once for any leading batch shape: olsjax and the
 hand-written Gram routes batch natively (so the batched ``construct_ols`` with
-``factor="cholesky"`` *is* the batched-Cholesky path), ``jnp.linalg.lstsq``
-is vmapped, and host solvers without batching loop over tasks in Python.
+``route="cholesky"`` *is* the batched-Cholesky path), ``jnp.linalg.lstsq``
+and lineax are vmapped, and host solvers without batching loop over tasks in
+Python.
+
+olsjax appears twice: as users call it (``runtime="public"``: the eager
+public functions on numpy arrays, input checks and the host-to-device
+transfer included) and as jitted cores (``runtime="jit"``: the same
+functions traced into one compiled call on device arrays, checks skipped).
 """
 
 from __future__ import annotations
@@ -16,19 +22,24 @@ from collections.abc import Callable
 import jax
 import jax.numpy as jnp
 import jax.scipy.linalg as jsl
-import numpy as np
+import lineax as lx
 import scipy.linalg
 from sklearn.linear_model import LinearRegression
 
 import olsjax
 
 from ._harness import Runtime, WorkKind
+from ._host import numpy_cholesky, numpy_lstsq, per_task
 
 HIGHEST = jax.lax.Precision.HIGHEST
 mm = functools.partial(jnp.matmul, precision=HIGHEST)
 
-DEFAULT_FACTOR: str = inspect.signature(olsjax.construct_ols).parameters["factor"].default
-DEFAULT_METHOD: str = inspect.signature(olsjax.lstsq).parameters["method"].default
+#: The ``route=`` defaults of ``construct_ols`` and ``lstsq`` (names in ``olsjax.ROUTES``).
+DEFAULT_CONSTRUCT_ROUTE: str = inspect.signature(olsjax.construct_ols).parameters["route"].default
+DEFAULT_LSTSQ_ROUTE: str = inspect.signature(olsjax.lstsq).parameters["route"].default
+#: Routes ``construct_ols`` accepts (those that build a whitening factor, ``"auto"`` first), and ``lstsq``'s (all).
+WHITENING_ROUTES: tuple[str, ...] = tuple(name for name, r in olsjax.ROUTES.items() if r.whitens)
+LSTSQ_ROUTES: tuple[str, ...] = tuple(olsjax.ROUTES)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,9 +47,11 @@ class Competitor:
     """One row of a group: ``fn(*inputs, *prepare(*inputs))`` timed under ``runtime``.
 
     ``id`` names the row in pytest ids and in the report's targets (``aliases``
-    adds e.g. ``lstsq.default``); ``prepare`` builds extra arguments outside
-    the timed region (the pre-built parameters) and must be traceable, so the
-    compile group can run it under ``jax.eval_shape``.
+    adds e.g. ``lstsq.default``, ``jit.lstsq``); ``prepare`` builds extra
+    arguments outside the timed region (the pre-built parameters) from the
+    row's inputs (numpy arrays for ``host`` and ``public`` rows, device arrays
+    otherwise); for ``jit`` rows it must be traceable, so the compile group
+    can run it under ``jax.eval_shape``.
     """
 
     id: str
@@ -71,22 +84,22 @@ def prebuilt_forward(x, y, params):
 
 
 def construct_params(x, y):
-    """The pre-built parameters of ``prebuilt_forward`` (default factor)."""
+    """The pre-built parameters of ``prebuilt_forward`` (default route)."""
     return (olsjax.construct_ols(x, y),)
 
 
-def construct_forward(factor: str) -> Callable:
-    """Fit and predict in one call: ``forward(construct_ols(X, Y), X, X)`` (default refinement)."""
+def construct_forward(route: str) -> Callable:
+    """Fit and predict: ``forward(construct_ols(X, Y), X, X)`` (default refinement)."""
 
     def fn(x, y):
-        return olsjax.forward(olsjax.construct_ols(x, y, factor=factor), x, x)
+        return olsjax.forward(olsjax.construct_ols(x, y, route=route), x, x)
 
     return fn
 
 
-def olsjax_lstsq(method: str) -> Callable:
-    """``olsjax.lstsq`` by one method (its checks are skipped under ``jit``)."""
-    return lambda x, y: olsjax.lstsq(x, y, method=method)
+def olsjax_lstsq(route: str) -> Callable:
+    """``olsjax.lstsq`` by one route (its checks are skipped under ``jit``)."""
+    return lambda x, y: olsjax.lstsq(x, y, route=route)
 
 
 def jnp_lstsq(x, y):
@@ -113,23 +126,31 @@ def jax_cholesky_qr2(x, y):
     return jsl.solve_triangular(r1, jsl.solve_triangular(r2, z, lower=False), lower=False)
 
 
-# --- Host competitors (numpy arrays in, numpy arrays out) ---------------------------
+def lineax_solve(solver: lx.AbstractLinearSolver, *, normal: bool = False) -> Callable:
+    """``lineax.linear_solve`` on ``X`` (QR, SVD) or on ``XᵀX`` tagged positive semidefinite (Cholesky).
+
+    lineax solves for a vector: ``y`` must have one target column (``m = 1``),
+    solved as ``y[..., 0]``. vmapped over leading batch axes; lineax's default
+    ``throw=True`` (a failed solve raises) is kept, as a user would call it.
+    """
+
+    def one(x, y):
+        if normal:
+            operator = lx.MatrixLinearOperator(mm(x.T, x), lx.positive_semidefinite_tag)
+            vector = mm(x.T, y[:, 0])
+        else:
+            operator, vector = lx.MatrixLinearOperator(x), y[:, 0]
+        return lx.linear_solve(operator, vector, solver).value[:, None]
+
+    def fn(x, y):
+        if y.shape[-1] != 1:
+            raise ValueError(f"lineax solves one right-hand side: Y must have m = 1 column, got shape {y.shape}")
+        return _vmap_leading(one, x.ndim)(x, y)
+
+    return fn
 
 
-def per_task(fn: Callable) -> Callable:
-    """``fn`` on each task of a stacked ``(B, n, d)`` problem, results stacked; plain call when 2-D."""
-
-    def looped(x, y):
-        if x.ndim == 2:
-            return fn(x, y)
-        return np.stack([fn(a, b) for a, b in zip(x, y, strict=True)])
-
-    return looped
-
-
-def numpy_lstsq(x, y):
-    """``numpy.linalg.lstsq`` (LAPACK gelsd)."""
-    return np.linalg.lstsq(x, y, rcond=None)[0]
+# --- Host competitors (numpy arrays in, numpy arrays out; numpy's own in _host) ------
 
 
 def scipy_lstsq(x, y):
@@ -142,13 +163,6 @@ def sklearn_fit(x, y):
     return LinearRegression(fit_intercept=False).fit(x, y).coef_
 
 
-def numpy_cholesky(x, y):
-    """Normal equations in numpy: ``XᵀX`` (BLAS syrk), Cholesky, two solves with the factor."""
-    g, b = np.swapaxes(x, -1, -2) @ x, np.swapaxes(x, -1, -2) @ y
-    c = np.linalg.cholesky(g)
-    return np.linalg.solve(np.swapaxes(c, -1, -2), np.linalg.solve(c, b))
-
-
 # --- Registries --------------------------------------------------------------------
 
 
@@ -156,42 +170,72 @@ def _default_tag(name: str, default: str) -> str:
     return f"{name}, default" if name == default else name
 
 
+def public_competitors() -> tuple[Competitor, ...]:
+    """olsjax as users call it: the eager public functions on numpy arrays, each result awaited."""
+    return (
+        Competitor(
+            "public.lstsq",
+            f"olsjax.lstsq [{DEFAULT_LSTSQ_ROUTE}] public call, numpy input",
+            "fit",
+            "public",
+            olsjax.lstsq,
+        ),
+        Competitor(
+            "public.construct+forward",
+            f"olsjax construct_ols+forward [{DEFAULT_CONSTRUCT_ROUTE}] public calls, numpy input",
+            "fit+predict",
+            "public",
+            construct_forward(DEFAULT_CONSTRUCT_ROUTE),
+        ),
+        Competitor(
+            "public.forward",
+            "olsjax.forward (pre-built θ) public call, numpy input",
+            "predict",
+            "public",
+            prebuilt_forward,
+            prepare=construct_params,
+        ),
+    )
+
+
 def regression_competitors() -> tuple[Competitor, ...]:
     """Every competitor of the regression suites (single and batched), olsjax first."""
-    olsjax_rows = (
+    jitted = (
         Competitor(
             "forward.prebuilt",
-            "olsjax.forward (pre-built θ)",
+            "olsjax.forward (pre-built θ) jitted core",
             "predict",
             "jit",
             prebuilt_forward,
             prepare=construct_params,
+            aliases=("jit.forward",),
         ),
         *(
             Competitor(
-                f"construct+forward.{f}",
-                f"olsjax construct_ols+forward [{_default_tag(f, DEFAULT_FACTOR)}]",
+                f"construct+forward.{r}",
+                f"olsjax construct_ols+forward [{_default_tag(r, DEFAULT_CONSTRUCT_ROUTE)}] jitted together",
                 "fit+predict",
                 "jit",
-                construct_forward(f),
-                aliases=("construct+forward.default",) if f == DEFAULT_FACTOR else (),
+                construct_forward(r),
+                aliases=("construct+forward.default", "jit.construct+forward")
+                if r == DEFAULT_CONSTRUCT_ROUTE else (),
             )
-            for f in ("auto", *olsjax.FACTORS)
+            for r in WHITENING_ROUTES
         ),
         *(
             Competitor(
-                f"lstsq.{m}",
-                f"olsjax.lstsq [{_default_tag(m, DEFAULT_METHOD)}]",
+                f"lstsq.{r}",
+                f"olsjax.lstsq [{_default_tag(r, DEFAULT_LSTSQ_ROUTE)}] jitted core",
                 "fit",
                 "jit",
-                olsjax_lstsq(m),
-                aliases=("lstsq.default",) if m == DEFAULT_METHOD else (),
+                olsjax_lstsq(r),
+                aliases=("lstsq.default", "jit.lstsq") if r == DEFAULT_LSTSQ_ROUTE else (),
             )
-            for m in ("auto", *olsjax.METHODS)
+            for r in LSTSQ_ROUTES
         ),
         Competitor(
             "lstsq.eager",
-            f"olsjax.lstsq [{DEFAULT_METHOD}] public call, eager checks",
+            f"olsjax.lstsq [{DEFAULT_LSTSQ_ROUTE}] public call, JAX input",
             "fit",
             "eager",
             olsjax.lstsq,
@@ -201,12 +245,21 @@ def regression_competitors() -> tuple[Competitor, ...]:
         Competitor("jnp.linalg.lstsq", "jnp.linalg.lstsq (vmapped if batched)", "fit", "jit", jnp_lstsq),
         Competitor("jax.cho_solve", "jax.scipy cho_solve (normal eqs)", "fit", "jit", jax_cho_solve),
         Competitor("jax.cholqr2", "CholeskyQR2 in JAX", "fit", "jit", jax_cholesky_qr2),
+        Competitor("lineax.qr", "lineax QR (vmapped if batched)", "fit", "jit", lineax_solve(lx.QR())),
+        Competitor("lineax.svd", "lineax SVD (vmapped if batched)", "fit", "jit", lineax_solve(lx.SVD())),
+        Competitor(
+            "lineax.cholesky",
+            "lineax Cholesky (normal eqs, vmapped if batched)",
+            "fit",
+            "jit",
+            lineax_solve(lx.Cholesky(), normal=True),
+        ),
         Competitor("numpy.lstsq", "numpy.linalg.lstsq", "fit", "host", per_task(numpy_lstsq)),
         Competitor("scipy.lstsq", "scipy.linalg.lstsq", "fit", "host", scipy_lstsq),
         Competitor("sklearn", "sklearn LinearRegression", "fit", "host", per_task(sklearn_fit)),
         Competitor("numpy.cholesky", "numpy Cholesky (normal eqs)", "fit", "host", numpy_cholesky),
     )
-    return olsjax_rows + others
+    return public_competitors() + jitted + others
 
 
 def attention_competitors() -> tuple[Competitor, ...]:

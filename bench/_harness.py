@@ -22,8 +22,10 @@ if TYPE_CHECKING:
     from ._competitors import Competitor
 
 Suite = Literal["regression", "batched", "attention", "bandwidth"]
-#: How a competitor runs: jitted and compiled ahead of time, the public eager call, or numpy/scipy/sklearn on host arrays.
-Runtime = Literal["jit", "eager", "host"]
+#: How a competitor runs: ``jit``, compiled ahead of time on device arrays; ``public``, olsjax's public
+#: eager call on numpy arrays (what users call: checks and transfer included); ``eager``, the same call on
+#: device arrays; ``host``, numpy/scipy/sklearn on numpy arrays.
+Runtime = Literal["jit", "public", "eager", "host"]
 #: Work models: what a row computes, which fixes its nominal bytes and FLOPs (see ``work``).
 WorkKind = Literal["fit", "predict", "fit+predict", "linear-attention", "quadratic-attention", "copy"]
 
@@ -284,11 +286,16 @@ def record(benchmark, p: Problem, kind: WorkKind, median_s: float, **facts: Any)
 
 
 def make_call(c: Competitor, data: Data) -> tuple[Callable[[], Any], float | None]:
-    """The timed call of competitor ``c`` on ``data``, and its compile seconds if jitted."""
-    if c.runtime == "host":
-        return (lambda: c.fn(*data.host)), None
-    args = data.device + (c.prepare(*data.device) if c.prepare else ())
-    if c.runtime == "eager":
+    """The timed call of competitor ``c`` on ``data``, and its compile seconds if jitted.
+
+    Host and public rows get the numpy arrays, the others the device arrays;
+    ``prepare`` (e.g. building the parameters) runs here, outside the timed region.
+    """
+    inputs = data.host if c.runtime in ("host", "public") else data.device
+    args = inputs + (jax.block_until_ready(c.prepare(*inputs)) if c.prepare else ())
+    if c.runtime == "host":  # numpy results are ready on return
+        return (lambda: c.fn(*args)), None
+    if c.runtime != "jit":
         return timed_call(c.fn, args), None
     # Cold: another group may have compiled the same function and shapes (the compile group does).
     jax.clear_caches()

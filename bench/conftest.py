@@ -94,7 +94,7 @@ def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: di
     machine_info["olsjax"] = {
         "preset": preset_of(config).name,
         "versions": {
-            p: _version(p) for p in ("olsjax", "jax", "jaxlib", "numpy", "scipy", "scikit-learn")
+            p: _version(p) for p in ("olsjax", "jax", "jaxlib", "numpy", "scipy", "scikit-learn", "lineax")
         },
         "backend": jax.default_backend(),
         "devices": [d.device_kind for d in jax.devices()],

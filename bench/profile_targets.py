@@ -63,19 +63,23 @@ def forward_reassociated(params: olsjax.LinearTransformer, queries, context):
 
     ``KᵀV = W_Kᵀ XᵀX W_V + W_Kᵀ s b_vᵀ + b_k sᵀ W_V + n b_k b_vᵀ`` with ``s = Xᵀ1``;
     then ``f = X* (W_Q H) + b_qᵀ H + b_out`` with ``H = KᵀV W_FFN W_P / n``.
-    A what-if for the report, not a library route: it rounds differently
-    (through ``XᵀX``) from the paper's order of operations.
+    A what-if for the report: one layer, no refinement, always through ``XᵀX``
+    (``olsjax.forward`` takes the Gram order itself only where its error estimate allows).
     """
     n = context.shape[-2]
     s = jnp.sum(context, axis=-2)
+    # Absent biases (None) are zero.
+    b_q, b_k, b_v = (jnp.zeros(w.shape[-1], w.dtype) if b is None else b for w, b in (
+        (params.w_q, params.b_q), (params.w_k, params.b_k), (params.w_v, params.b_v)))
     ktv = (
         mm(_m_t(params.w_k), mm(mm(_m_t(context), context), params.w_v))
-        + jnp.outer(mm(s, params.w_k), params.b_v)
-        + jnp.outer(params.b_k, mm(s, params.w_v))
-        + n * jnp.outer(params.b_k, params.b_v)
+        + jnp.outer(mm(s, params.w_k), b_v)
+        + jnp.outer(b_k, mm(s, params.w_v))
+        + n * jnp.outer(b_k, b_v)
     )
     head = mm(mm(ktv, params.w_ffn), params.w_p) / n
-    return mm(queries, mm(params.w_q, head)) + mm(params.b_q, head) + params.b_out
+    out = mm(queries, mm(params.w_q, head)) + mm(b_q, head)
+    return out if params.b_out is None else out + params.b_out
 
 
 def pieces(p: Problem) -> dict[str, dict[str, Callable[[], Any]]]:
@@ -95,7 +99,7 @@ def pieces(p: Problem) -> dict[str, dict[str, Callable[[], Any]]]:
                 lambda a, b: olsjax.lstsq(a, b, equilibrate=False), x, y
             ),
             "olsjax.lstsq [cholesky] (whole, jitted)": jitted(
-                lambda a, b: olsjax.lstsq(a, b, method="cholesky"), x, y
+                lambda a, b: olsjax.lstsq(a, b, route="cholesky"), x, y
             ),
             "equilibration: column maxima of X": jitted(column_scale, x),
             "equilibration: X / D (one fresh n×d output)": jitted(lambda a, s: a / s, x, scale),
@@ -111,7 +115,7 @@ def pieces(p: Problem) -> dict[str, dict[str, Callable[[], Any]]]:
         },
         "QR fit against numpy/LAPACK": {
             "olsjax.lstsq [qr] (whole, jitted)": jitted(
-                lambda a, b: olsjax.lstsq(a, b, method="qr"), x, y
+                lambda a, b: olsjax.lstsq(a, b, route="qr"), x, y
             ),
             "jnp.linalg.qr(X), reduced: layout copy + geqrf + orgqr + copy back": jitted(jnp.linalg.qr, x),
             "jnp.linalg.qr(X, mode='r'): layout copy + geqrf": jitted(
@@ -127,7 +131,7 @@ def pieces(p: Problem) -> dict[str, dict[str, Callable[[], Any]]]:
                 lambda a, b: olsjax.construct_ols(a, b, refine=0), x, y
             ),
             "construct_ols [cholesky]": jitted(
-                lambda a, b: olsjax.construct_ols(a, b, factor="cholesky"), x, y
+                lambda a, b: olsjax.construct_ols(a, b, route="cholesky"), x, y
             ),
             "forward (pre-built θ, 2 refinement layers)": jitted(olsjax.forward, params, x, x),
             "forward (pre-built θ, one layer)": jitted(

@@ -32,12 +32,18 @@ BUCKET_MAX_ROWS = 1 << 16
 
 
 class Status(NamedTuple):
-    """What a jitted core reports beside its result (all arrays)."""
+    """What a jitted core reports beside its result (all arrays); ``ok`` is all an eager caller reads when it holds."""
 
+    ok: Bool[Array, ""]
     finite: Bool[Array, ""]
     deficient: Bool[Array, "*b"]
     rank: Int[Array, "*b"]
     route: Int[Array, ""]
+
+
+def status(finite, deficient, rank, route) -> Status:
+    """A ``Status`` with its summary ``ok = finite and nothing deficient``."""
+    return Status(finite & ~jnp.any(deficient), finite, deficient, rank, route)
 
 
 class Info(NamedTuple):
@@ -82,7 +88,8 @@ def array(value: Any, name: str, *, min_ndim: int) -> np.ndarray | jax.Array:
 
 def same_dtype(a, b, name_a: str, name_b: str) -> None:
     """Refuse silent dtype promotion between two inputs."""
-    if a.dtype != b.dtype:
+    canonical = jax.dtypes.canonicalize_dtype
+    if canonical(a.dtype) != canonical(b.dtype):
         raise TypeError(f"{name_a} and {name_b} must have the same dtype, got {a.dtype} and {b.dtype}")
 
 
@@ -114,7 +121,7 @@ def _number(value: Any, name: str) -> float:
         raise TypeError(f"{name} must be a real number, got {value!r}") from None
 
 
-def ridge_value(ridge: Any, dtype) -> jax.Array | None:
+def ridge_value(ridge: Any, dtype) -> np.ndarray | jax.Array | None:
     """``λ`` as a traced scalar, or ``None`` for a concrete 0 (no ridge: a different, static path).
 
     Concrete values must be finite and ``≥ 0``; a traced ``λ`` is taken as given
@@ -126,10 +133,11 @@ def ridge_value(ridge: Any, dtype) -> jax.Array | None:
             raise ValueError(f"ridge must be finite and >= 0, got {ridge!r}")
         if value == 0:
             return None
+        return np.asarray(value, jax.dtypes.canonicalize_dtype(dtype))
     return jnp.asarray(ridge, dtype)
 
 
-def rcond_value(rcond: Any, dtype) -> jax.Array | None:
+def rcond_value(rcond: Any, dtype) -> np.ndarray | jax.Array | None:
     """``None`` (full rank required) or a relative cutoff in ``[0, 1)`` as a traced scalar."""
     if rcond is None:
         return None
@@ -137,6 +145,7 @@ def rcond_value(rcond: Any, dtype) -> jax.Array | None:
         value = _number(rcond, "rcond")
         if not 0 <= value < 1:
             raise ValueError(f"rcond must be None or in [0, 1), got {rcond!r}")
+        return np.asarray(value, jax.dtypes.canonicalize_dtype(dtype))
     return jnp.asarray(rcond, dtype)
 
 
@@ -186,13 +195,22 @@ def bucket_rows(n: int) -> int:
 
 def to_device(a: np.ndarray | jax.Array, rows: int | None = None) -> jax.Array:
     """``a`` on the device, with zero rows appended up to ``rows`` (axis -2): one copy at most."""
+    if isinstance(a, np.ndarray):  # device_put: 4x jnp.asarray's speed on host arrays
+        if rows is not None and rows != a.shape[-2]:
+            padded = np.zeros((*a.shape[:-2], rows, a.shape[-1]), a.dtype)
+            padded[..., : a.shape[-2], :] = a
+            a = padded
+        return jax.device_put(a)
     if rows is None or rows == a.shape[-2] or not is_concrete(a):
         return jnp.asarray(a)
     pad = [(0, 0)] * a.ndim
     pad[-2] = (0, rows - a.shape[-2])
-    if isinstance(a, np.ndarray):
-        return jnp.asarray(np.pad(a, pad))
     return jnp.pad(a, pad)
+
+
+def real_rows(n: int, dtype) -> np.ndarray:
+    """The real row count as a scalar argument of the core (traced, so every bucket compiles once)."""
+    return np.asarray(n, jax.dtypes.canonicalize_dtype(dtype))
 
 
 def rows_of(*arrays) -> tuple[int, int]:
@@ -224,11 +242,9 @@ def finish(result, status: Status, inputs: dict[str, Any], route: Route | None =
     Under tracing the status cannot be read: the core has already poisoned
     deficient entries with NaN.
     """
-    if not is_concrete(status.finite):
+    if not is_concrete(status.ok) or bool(status.ok):
         return result
-    finite, deficient, rank, ran = jax.device_get(status)
-    if finite and not np.any(deficient):
-        return result
+    _, finite, deficient, rank, ran = jax.device_get(status)
     for name, a in inputs.items():
         if a is not None:
             finite_input(a, name)

@@ -21,8 +21,8 @@ import jax
 import jax.numpy as jnp
 from jax.typing import ArrayLike
 
-from . import _checks
-from ._checks import Info, Status
+from . import _checks, _stream
+from ._checks import Info
 from ._linalg import identity, mm, mT, poison
 from ._lstsq import equilibration, floor_rcond, prepare_route, verdict
 from ._routes import Route
@@ -47,32 +47,40 @@ def centre(x, y, n, intercept: bool):
     """``X``, ``Y`` minus their means over the real rows (padding rows stay zero), and the means."""
     if not intercept:
         return x, y, None, None
-    rows = (jnp.arange(x.shape[-2]) < n)[:, None]
+    rows = (jnp.arange(x.shape[-2], dtype=n.dtype) < n)[:, None]
     x_mean = jnp.sum(x, axis=-2, keepdims=True) / n
     y_mean = jnp.sum(y, axis=-2, keepdims=True) / n
     return jnp.where(rows, x - x_mean, 0), jnp.where(rows, y - y_mean, 0), x_mean, y_mean
 
 
-def whitened(x, y, n, ridge, rcond, route: Route, intercept: bool, equilibrate: bool):
-    """The route's ``L`` for raw ``X`` (``D⁻¹`` put back), ``P``, the means and the verdict."""
-    xc, yc, x_mean, y_mean = centre(x, y, n, intercept)
-    scale = equilibration(xc, equilibrate, ridge, rcond)
-    rcond = floor_rcond(route, rcond, n, x.shape[-1], x.dtype)
-    ran = route.run("whiten", xc, yc, n, ridge, rcond, scale)
-    # X (D⁻¹ L) = (X D⁻¹) L: the factor of the scaled problem serves the raw one.
+def whitening(ran, scale, rcond, x_mean):
+    """The route's ``L`` for raw ``X`` (``D⁻¹`` put back: ``X(D⁻¹L) = (XD⁻¹)L``), ``P``, the bias and the verdict."""
     l = ran.out.l if scale is None else ran.out.l / scale[..., :, None]
     deficient, rank = verdict(ran.out.spectrum, ran.tolerance, rcond)
     bias = None if x_mean is None else -mm(x_mean, l)[..., 0, :]
-    return l, ran.out.p, bias, y_mean, deficient, rank, ran.route, rcond
+    return l, ran.out.p, bias, deficient, rank
 
 
-@functools.partial(
-    jax.jit, static_argnames=("route", "intercept", "equilibrate", "refine", "vector")
-)
-def _construct_ols(x, y, n, ridge, rcond, *, route, intercept, equilibrate, refine, vector):
-    l, p, bias, y_mean, deficient, rank, ran, rcond = whitened(
-        x, y, n, ridge, rcond, route, intercept, equilibrate
-    )
+def whitened(x, y, n, ridge, rcond, route: Route, intercept: bool, equilibrate: bool):
+    """``whitening`` by ``route`` on the (centred) data; also the mean of ``Y``, the route id and ``rcond`` used."""
+    xc, yc, x_mean, y_mean = centre(x, y, n, intercept)
+    scale = equilibration(xc, route, equilibrate, ridge, rcond)
+    rcond = floor_rcond(route, rcond, n, x.shape[-1], x.dtype)
+    ran = route.run("whiten", xc, yc, n, ridge, rcond, scale)
+    return (*whitening(ran, scale, rcond, x_mean), y_mean, ran.route, rcond)
+
+
+def whitened_gram(g, b, n, ridge, rcond, route: Route, equilibrate: bool):
+    """``whitened`` from streamed moments (no intercept), and whether they sufficed."""
+    scale = equilibration(None, route, equilibrate, ridge, rcond, g)
+    rcond = floor_rcond(route, rcond, n, g.shape[-1], g.dtype)
+    ran, complete = route.run_gram("whiten", g, b, n, ridge, rcond, scale)
+    return (*whitening(ran, scale, rcond, None), None, ran.route, rcond), complete
+
+
+def ols_params(whitened, n, ridge, *, refine: int, vector: bool):
+    """The paper's parameters from a whitening (T1, T5 head, T7 biases, T12 layers), poisoned, and the status."""
+    l, p, bias, deficient, rank, y_mean, ran, rcond = whitened
     w_p, m, singular = ridge_head(p, l, n, ridge)
     if rcond is None:
         deficient = deficient | singular
@@ -83,7 +91,24 @@ def _construct_ols(x, y, n, ridge, rcond, *, route, intercept, equilibrate, refi
         refinements=refine, vector=vector,
     )
     params = poison(params, deficient)
-    return params, Status(_checks.all_finite(params), deficient, rank, ran)
+    # NaN/inf in X reaches L, in Y reaches W_P: checking those two is enough.
+    return params, _checks.status(_checks.all_finite((params.w_q, params.w_p)), deficient, rank, ran)
+
+
+_OLS_STATIC = ("route", "intercept", "equilibrate", "refine", "vector")
+
+
+@functools.partial(jax.jit, static_argnames=_OLS_STATIC)
+def _construct_ols(x, y, n, ridge, rcond, *, route, intercept, equilibrate, refine, vector):
+    w = whitened(x, y, n, ridge, rcond, route, intercept, equilibrate)
+    return ols_params(w, n, ridge, refine=refine, vector=vector)
+
+
+@functools.partial(jax.jit, static_argnames=_OLS_STATIC)
+def _construct_ols_gram(g, b, n, ridge, rcond, *, route, intercept, equilibrate, refine, vector):
+    del intercept  # streamed only without one: centring in the moments would cancel digits
+    w, complete = whitened_gram(g, b, n, ridge, rcond, route, equilibrate)
+    return *ols_params(w, n, ridge, refine=refine, vector=vector), complete
 
 
 def construct_ols(
@@ -134,24 +159,32 @@ def construct_ols(
     ridge_, rcond_ = _checks.ridge_value(ridge, x.dtype), _checks.rcond_value(rcond, x.dtype)
     _checks.full_rank_shape(x.shape, allowed=rcond_ is not None)
     refine = _checks.count((0 if ridge_ is not None else 2) if refine is None else refine, "refine")
-    n, rows = _checks.rows_of(x, y)
-    xd, yd = _checks.to_device(x, rows), _checks.to_device(y, rows)
-    params, status = _construct_ols(
-        xd, yd, jnp.asarray(n, xd.dtype), ridge_, rcond_, route=route,
-        intercept=bool(intercept), equilibrate=bool(equilibrate), refine=refine, vector=vector,
+    params, status = _stream.run(
+        _construct_ols, _construct_ols_gram, (x, y), (ridge_, rcond_),
+        dict(route=route, intercept=bool(intercept), equilibrate=bool(equilibrate),
+             refine=refine, vector=vector),
+        gram=route.select(rcond_).from_gram and not intercept,
     )
-    params = _checks.finish(params, status, {"X": x, "Y": y}, route, x.shape, xd.dtype)
+    params = _checks.finish(params, status, {"X": x, "Y": y}, route, x.shape, params.w_q.dtype)
     return (params, Info(status.route, status.rank)) if info else params
+
+
+def regression_params(whitened, intercept: bool):
+    """Values-are-targets parameters ``W_Q = W_K = L`` from a whitening, poisoned, and the status."""
+    l, _, bias, deficient, rank, _, ran, _ = whitened
+    params = poison(RegressionAttention(w_q=l, w_k=l, b_q=bias, b_k=bias, intercept=intercept), deficient)
+    return params, _checks.status(_checks.all_finite(params.w_q), deficient, rank, ran)
 
 
 @functools.partial(jax.jit, static_argnames=("route", "intercept", "equilibrate"))
 def _construct_regression_attention(x, n, ridge, rcond, *, route, intercept, equilibrate):
-    l, _, bias, _, deficient, rank, ran, _ = whitened(
-        x, x[..., :1], n, ridge, rcond, route, intercept, equilibrate
-    )
-    params = RegressionAttention(w_q=l, w_k=l, b_q=bias, b_k=bias, intercept=intercept)
-    params = poison(params, deficient)
-    return params, Status(_checks.all_finite(params), deficient, rank, ran)
+    return regression_params(whitened(x, x[..., :1], n, ridge, rcond, route, intercept, equilibrate), intercept)
+
+
+@functools.partial(jax.jit, static_argnames=("route", "intercept", "equilibrate"))
+def _construct_regression_attention_gram(g, n, ridge, rcond, *, route, intercept, equilibrate):
+    w, complete = whitened_gram(g, g[..., :1], n, ridge, rcond, route, equilibrate)
+    return *regression_params(w, intercept), complete
 
 
 def construct_regression_attention(
@@ -179,11 +212,10 @@ def construct_regression_attention(
     route = prepare_route(route, rcond, whiten=True)
     ridge_, rcond_ = _checks.ridge_value(ridge, x.dtype), _checks.rcond_value(rcond, x.dtype)
     _checks.full_rank_shape(x.shape, allowed=rcond_ is not None or ridge_ is not None)
-    n, rows = _checks.rows_of(x)
-    xd = _checks.to_device(x, rows)
-    params, status = _construct_regression_attention(
-        xd, jnp.asarray(n, xd.dtype), ridge_, rcond_, route=route,
-        intercept=bool(intercept), equilibrate=bool(equilibrate),
+    params, status = _stream.run(
+        _construct_regression_attention, _construct_regression_attention_gram, (x,), (ridge_, rcond_),
+        dict(route=route, intercept=bool(intercept), equilibrate=bool(equilibrate)),
+        gram=route.select(rcond_).from_gram and not intercept,
     )
-    params = _checks.finish(params, status, {"X": x}, route, x.shape, xd.dtype)
+    params = _checks.finish(params, status, {"X": x}, route, x.shape, params.w_q.dtype)
     return (params, Info(status.route, status.rank)) if info else params

@@ -48,16 +48,29 @@ def gram(x: Float[Array, "*b n d"]) -> Float[Array, "*b d d"]:
     return mm(mT(x), x)
 
 
-def column_scale(x: Float[Array, "*b n d"]) -> Float[Array, "*b d"]:
-    """Powers of two ``D`` within a factor 2 of the column maxima ``max_i |X_ij|`` (1 for a zero column).
+def power_of_two_below(v: Float[Array, "*b d"]) -> Float[Array, "*b d"]:
+    """``2^⌊log₂ v⌋`` for positive normal ``v`` (exponent bits only: exact, cheap to compile); 1 elsewhere."""
+    int_type = {2: jnp.int16, 4: jnp.int32, 8: jnp.int64}[v.dtype.itemsize]
+    finfo = jnp.finfo(v.dtype)
+    mask = ((1 << finfo.nexp) - 1) << finfo.nmant
+    p = jax.lax.bitcast_convert_type(jax.lax.bitcast_convert_type(v, int_type) & mask, v.dtype)
+    return jnp.where((p > 0) & jnp.isfinite(p), p, jnp.ones((), v.dtype))
+
+
+def column_scale(
+    x: Float[Array, "*b n d"], g: Float[Array, "*b d d"] | None = None
+) -> Float[Array, "*b d"]:
+    """Powers of two ``D`` with ``D_j ≤ ‖x_j‖₂ < 2D_j`` (1 for a zero column): exact column equilibration.
 
     Dividing by powers of two is exact, so ``X D⁻¹`` is the same problem with
-    equilibrated columns: routes whose error depends on column scaling (SVD,
-    Gram matrices) see ``κ(X D⁻¹)``, which can be orders of magnitude below
-    ``κ(X)`` (raw polynomial designs). Maxima rather than 2-norms: no overflow.
+    columns of norm in ``[1, 2)``: routes whose error depends on column scaling
+    (SVD, Gram matrices) see ``κ(X D⁻¹)``, within ``√d`` of the best diagonal
+    scaling (van der Sluis) and orders of magnitude below ``κ(X)`` on raw
+    polynomial designs. With the Gram matrix ``g = XᵀX`` at hand the norms are
+    its diagonal (no extra pass over ``X``). Norms that overflow leave ``D = 1``.
     """
-    _, exponent = jnp.frexp(jnp.max(jnp.abs(x), axis=-2))
-    return jnp.ldexp(jnp.ones((), x.dtype), exponent)
+    squares = jnp.diagonal(g, axis1=-2, axis2=-1) if g is not None else jnp.sum(x * x, axis=-2)
+    return power_of_two_below(jnp.sqrt(squares))
 
 
 def scale_gram(g: Float[Array, "*b d d"], scale: Float[Array, "*b d"] | None) -> Float[Array, "*b d d"]:

@@ -14,10 +14,10 @@ import jax.numpy as jnp
 from jax.typing import ArrayLike
 from jaxtyping import Array, Float
 
-from . import _checks
-from ._checks import Info, Status
-from ._linalg import column_scale, is_deficient, mm, mT, numerical_rank, poison, scale_columns
-from ._routes import ROUTE_NAMES, ROUTES, Auto, Route, as_route
+from . import _checks, _stream
+from ._checks import Info
+from ._linalg import column_scale, gram, is_deficient, mm, mT, numerical_rank, poison, scale_columns
+from ._routes import ROUTE_NAMES, ROUTES, Auto, Ran, Route, as_route
 
 
 def prepare_route(route: Route | str, rcond, *, whiten: bool) -> Route:
@@ -38,9 +38,17 @@ def floor_rcond(route: Route, rcond, n, d: int, dtype):
     return jnp.maximum(rcond, route.select(rcond).rank_tolerance(n, d, dtype))
 
 
-def equilibration(x, equilibrate: bool, ridge, rcond):
-    """Column scale ``D``, or ``None``: off with ridge or ``rcond``, whose answers depend on the scale."""
-    return column_scale(x) if equilibrate and ridge is None and rcond is None else None
+def equilibration(x, route: Route, equilibrate: bool, ridge, rcond, g=None):
+    """Column scale ``D``, or ``None``: off with ridge or ``rcond``, whose answers depend on the scale.
+
+    Routes that form ``XᵀX`` read the column norms off its diagonal ``g`` (given,
+    or formed here and merged by XLA with the route's own): no extra pass over ``X``.
+    """
+    if not equilibrate or ridge is not None or rcond is not None:
+        return None
+    if g is None and route.forms_gram:
+        g = gram(x)
+    return column_scale(x, g)
 
 
 def verdict(spectrum, tolerance, rcond):
@@ -51,11 +59,8 @@ def verdict(spectrum, tolerance, rcond):
     return deficient, numerical_rank(spectrum, tolerance)
 
 
-@functools.partial(jax.jit, static_argnames=("route", "equilibrate", "vector"))
-def _lstsq(x, y, n, ridge, rcond, *, route, equilibrate, vector):
-    scale = equilibration(x, equilibrate, ridge, rcond)
-    rcond = floor_rcond(route, rcond, n, x.shape[-1], x.dtype)
-    ran = route.run("solve", x, y, n, ridge, rcond, scale)
+def coefficients(ran: Ran, scale, rcond, vector: bool):
+    """``β`` of the raw columns (``D⁻¹`` put back), poisoned where deficient, and the status."""
     beta, spectrum = ran.out
     if scale is not None:
         beta = beta / scale[..., :, None]
@@ -63,7 +68,23 @@ def _lstsq(x, y, n, ridge, rcond, *, route, equilibrate, vector):
     beta = poison(beta, deficient)
     if vector:
         beta = beta[..., 0]
-    return beta, Status(_checks.all_finite(beta), deficient, rank, ran.route)
+    return beta, _checks.status(_checks.all_finite(beta), deficient, rank, ran.route)
+
+
+@functools.partial(jax.jit, static_argnames=("route", "equilibrate", "vector"))
+def _lstsq(x, y, n, ridge, rcond, *, route, equilibrate, vector):
+    scale = equilibration(x, route, equilibrate, ridge, rcond)
+    rcond = floor_rcond(route, rcond, n, x.shape[-1], x.dtype)
+    return coefficients(route.run("solve", x, y, n, ridge, rcond, scale), scale, rcond, vector)
+
+
+@functools.partial(jax.jit, static_argnames=("route", "equilibrate", "vector"))
+def _lstsq_gram(g, b, n, ridge, rcond, *, route, equilibrate, vector):
+    """``_lstsq`` from streamed moments, and whether they sufficed (``Auto`` may need ``X``)."""
+    scale = equilibration(None, route, equilibrate, ridge, rcond, g)
+    rcond = floor_rcond(route, rcond, n, g.shape[-1], g.dtype)
+    ran, complete = route.run_gram("solve", g, b, n, ridge, rcond, scale)
+    return *coefficients(ran, scale, rcond, vector), complete
 
 
 def lstsq(
@@ -103,25 +124,24 @@ def lstsq(
     route = prepare_route(route, rcond, whiten=False)
     ridge_, rcond_ = _checks.ridge_value(ridge, x.dtype), _checks.rcond_value(rcond, x.dtype)
     _checks.full_rank_shape(x.shape, allowed=rcond_ is not None or ridge_ is not None)
-    n, rows = _checks.rows_of(x, y)
-    xd, yd = _checks.to_device(x, rows), _checks.to_device(y, rows)
-    beta, status = _lstsq(
-        xd, yd, jnp.asarray(n, xd.dtype), ridge_, rcond_,
-        route=route, equilibrate=bool(equilibrate), vector=vector,
+    beta, status = _stream.run(
+        _lstsq, _lstsq_gram, (x, y), (ridge_, rcond_),
+        dict(route=route, equilibrate=bool(equilibrate), vector=vector),
+        gram=route.select(rcond_).from_gram,
     )
-    beta = _checks.finish(beta, status, {"X": x, "Y": y}, route, x.shape, xd.dtype)
+    beta = _checks.finish(beta, status, {"X": x, "Y": y}, route, x.shape, beta.dtype)
     return (beta, Info(status.route, status.rank)) if info else beta
 
 
 @functools.partial(jax.jit, static_argnames=("route", "equilibrate"))
 def _hat(x, n, ridge, rcond, *, route, equilibrate):
-    scale = equilibration(x, equilibrate, ridge, rcond)
+    scale = equilibration(x, route, equilibrate, ridge, rcond)
     rcond = floor_rcond(route, rcond, n, x.shape[-1], x.dtype)
     ran = route.run("whiten", x, x[..., :1], n, ridge, rcond, scale)
     z = mm(scale_columns(x, scale), ran.out.l) / jnp.sqrt(n)
     deficient, rank = verdict(ran.out.spectrum, ran.tolerance, rcond)
     h = poison(mm(z, mT(z)), deficient)
-    return h, Status(_checks.all_finite(h), deficient, rank, ran.route)
+    return h, _checks.status(_checks.all_finite(h), deficient, rank, ran.route)
 
 
 def hat_matrix(
@@ -146,7 +166,7 @@ def hat_matrix(
     ridge_, rcond_ = _checks.ridge_value(ridge, x.dtype), _checks.rcond_value(rcond, x.dtype)
     _checks.full_rank_shape(x.shape, allowed=rcond_ is not None or ridge_ is not None)
     xd = _checks.to_device(x)
-    n = jnp.asarray(x.shape[-2], xd.dtype)
+    n = _checks.real_rows(x.shape[-2], xd.dtype)
     h, status = _hat(xd, n, ridge_, rcond_, route=route, equilibrate=bool(equilibrate))
     return _checks.finish(h, status, {"X": x}, route, x.shape, xd.dtype)
 
@@ -167,7 +187,7 @@ def condition_number(X: ArrayLike) -> Float[Array, "*b"]:
 
 @functools.partial(jax.jit, static_argnames=("equilibrate",))
 def _auto_choice(x, n, ridge, *, equilibrate):
-    _, index = Auto().estimate(x, n, ridge, equilibration(x, equilibrate, ridge, None))
+    _, _, index = Auto().estimate(gram(x), n, ridge, equilibration(x, Auto(), equilibrate, ridge, None))
     return jnp.asarray([ROUTE_NAMES.index(r.name) for r in Auto.routes])[index]
 
 
@@ -194,5 +214,5 @@ def select_route(
     if not _checks.is_concrete(xd):
         raise TypeError("select_route reads the data: call it outside jit, or pass info=True to the fit")
     ridge_ = _checks.ridge_value(ridge, xd.dtype)
-    index = _auto_choice(xd, jnp.asarray(x.shape[-2], xd.dtype), ridge_, equilibrate=bool(equilibrate))
+    index = _auto_choice(xd, _checks.real_rows(x.shape[-2], xd.dtype), ridge_, equilibrate=bool(equilibrate))
     return ROUTES[ROUTE_NAMES[int(index)]]

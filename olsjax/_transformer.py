@@ -25,9 +25,8 @@ import jax.numpy as jnp
 from jax.typing import ArrayLike
 from jaxtyping import Array, Float
 
-from . import _checks
+from . import _checks, _stream
 from ._attention import linear_attention_matrix
-from ._checks import Status
 from ._linalg import gram, identity, mm, mT, unit_roundoff, worst, xty
 
 # Leaves are arrays, but JAX rebuilds pytrees with placeholders (ArgInfo while
@@ -105,13 +104,12 @@ def _augment(w, b):
     return w if b is None else jnp.concatenate([w, b[..., None, :]], axis=-2)
 
 
-def _augmented_gram(x, n, biased: bool):
-    """``[X, 1]ᵀ[X, 1] / n`` over the real rows (padding rows are zero), or ``XᵀX / n``."""
-    g = gram(x)
-    if not biased:
+def _augmented_gram(g, sums, n):
+    """``Ĝ = [X, 1]ᵀ[X, 1] / n`` from ``G = XᵀX`` and the column sums over the real rows, or ``G / n``."""
+    if sums is None:
         return g / n
-    sums = jnp.sum(x, axis=-2)[..., :, None]
-    corner = jnp.broadcast_to(n, (*x.shape[:-2], 1, 1)).astype(x.dtype)
+    sums = sums[..., :, None]
+    corner = jnp.broadcast_to(n, (*g.shape[:-2], 1, 1)).astype(g.dtype)
     return jnp.concatenate(
         [jnp.concatenate([g, sums], -1), jnp.concatenate([mT(sums), corner], -1)], -2
     ) / n
@@ -148,7 +146,7 @@ def _use_gram(g, wk, wv, s, layers: int, dtype):
 
 def _projected_memory(params, context, n):
     """``S = KᵀV/n`` from the projections ``K = XW_K + b_k``, ``V = XW_V + b_v`` (padding rows masked)."""
-    rows = jnp.arange(context.shape[-2]) < n
+    rows = jnp.arange(context.shape[-2], dtype=n.dtype) < n
 
     def project(w, b):
         p = mm(context, w)
@@ -157,17 +155,25 @@ def _projected_memory(params, context, n):
     return xty(project(params.w_k, params.b_k), project(params.w_v, params.b_v)) / n
 
 
-def fast_memory(params, context, n):
-    """The fast-weight state ``S = KᵀV/n`` in the evaluation order ``_use_gram`` picks."""
-    biased = params.b_k is not None or params.b_v is not None
-    g = _augmented_gram(context, n, biased)
+def _biased(params) -> bool:
+    return params.b_k is not None or params.b_v is not None
+
+
+def gram_memory(params, g):
+    """``S = Ŵ_Kᵀ Ĝ Ŵ_V`` from the augmented Gram matrix, and whether that order is accurate enough."""
     wk, wv = _augment(params.w_k, params.b_k), _augment(params.w_v, params.b_v)
-    if biased:  # a bias on one side only still needs the augmented row on both
+    if _biased(params):  # a bias on one side only still needs the augmented row on both
         zero = lambda w: jnp.concatenate([w, jnp.zeros_like(w[..., :1, :])], -2)  # noqa: E731
         wk = wk if params.b_k is not None else zero(wk)
         wv = wv if params.b_v is not None else zero(wv)
     s = mm(mT(wk), mm(g, wv))
-    use_gram = _use_gram(g, wk, wv, s, params.refinements + 1, context.dtype)
+    return s, _use_gram(g, wk, wv, s, params.refinements + 1, g.dtype)
+
+
+def fast_memory(params, context, n):
+    """The fast-weight state ``S = KᵀV/n`` in the evaluation order ``_use_gram`` picks."""
+    sums = jnp.sum(context, axis=-2) if _biased(params) else None
+    s, use_gram = gram_memory(params, _augmented_gram(gram(context), sums, n))
     return jax.lax.cond(use_gram, lambda: s, lambda: _projected_memory(params, context, n))
 
 
@@ -179,17 +185,35 @@ def head(params: LinearTransformer, memory):
     return mm(memory, mm(mm(refined, params.w_ffn), params.w_p))
 
 
+def readout(params: LinearTransformer, memory):
+    """``(W, c)`` with ``f(X*) = X* W + c``: ``W = W_Q H``, ``c = b_q H + b_out``, ``H`` the head."""
+    h = head(params, memory)
+    c = jnp.zeros(h.shape[:-2] + (1, h.shape[-1]), h.dtype)
+    if params.b_q is not None:
+        c = c + mm(params.b_q[..., None, :], h)
+    if params.b_out is not None:
+        c = c + params.b_out[..., None, :]
+    return mm(params.w_q, h), c
+
+
+@functools.partial(jax.jit, static_argnames="vector")
+def _apply(queries, w, c, *, vector: bool):
+    out = mm(queries, w) + c
+    return out[..., 0] if vector else out
+
+
 @jax.jit
 def _forward(params, queries, context, n):
-    h = head(params, fast_memory(params, context, n))
-    out = mm(queries, mm(params.w_q, h))
-    if params.b_q is not None:
-        out = out + mm(params.b_q[..., None, :], h)
-    if params.b_out is not None:
-        out = out + params.b_out[..., None, :]
-    if params.vector:
-        out = out[..., 0]
-    return out, Status(_checks.all_finite(out), jnp.zeros((), bool), jnp.zeros((), int), jnp.asarray(-1))
+    w, c = readout(params, fast_memory(params, context, n))
+    out = _apply(queries, w, c, vector=params.vector)
+    return out, _checks.status(_checks.all_finite(out), jnp.zeros((), bool), jnp.zeros((), int), jnp.asarray(-1))
+
+
+@jax.jit
+def _forward_gram(params, g, sums, n):
+    """``readout`` from streamed moments, and whether the Gram order was accurate enough to use."""
+    s, use_gram = gram_memory(params, _augmented_gram(g, sums, n))
+    return *readout(params, s), use_gram
 
 
 def _tokens(params, queries, context):
@@ -236,16 +260,30 @@ def forward(
     (NaN/inf in ``queries``, ``context`` or ``params``).
     """
     q, x = _tokens(params, queries, context)
-    n, rows = _checks.rows_of(x)
-    q_rows = _checks.rows_of(q)[1]
-    qd = _checks.to_device(q, q_rows) if q is not x else None
-    xd = _checks.to_device(x, rows)
-    out, status = _forward(params, xd if qd is None else qd, xd, jnp.asarray(n, xd.dtype))
-    out = _checks.finish(out, status, {"queries": q, "context": x, **_leaves(params)}, dtype=xd.dtype)
+    out = _streamed_forward(params, q, x) if _stream.streams(x) else None
+    if out is None:
+        n, rows = _checks.rows_of(x)
+        xd = _checks.to_device(x, rows)
+        qd = xd if q is x else _checks.to_device(q, _checks.rows_of(q)[1])
+        out, status = _forward(params, qd, xd, _checks.real_rows(n, x.dtype))
+    else:
+        status = _checks.status(_checks.all_finite(out), jnp.zeros((), bool), jnp.zeros((), int), jnp.asarray(-1))
+    out = _checks.finish(out, status, {"queries": q, "context": x, **_leaves(params)})
     real = q.shape[-2]
     if out.shape[-2 + params.vector] != real:
         out = out[..., :real] if params.vector else out[..., :real, :]
     return out
+
+
+def _streamed_forward(params, q, x):
+    """``forward`` on a large host context without copying it, or ``None`` if the Gram order is not accurate enough."""
+    m = _stream.moments(x, sums=_biased(params))
+    w, c, use_gram = _forward_gram(params, m.g, m.sums, _checks.real_rows(x.shape[-2], x.dtype))
+    if not bool(use_gram):
+        return None
+    if _stream.streams(q):
+        return _stream.map_rows(functools.partial(_apply, vector=params.vector), q, w, c)
+    return _apply(_checks.to_device(q), w, c, vector=params.vector)
 
 
 def attention_matrix(

@@ -1,4 +1,4 @@
-"""The ``olsjax`` command: ``verify`` prints the certificate, ``bench-report`` summarises benchmarks."""
+"""The ``olsjax`` command: ``verify`` prints the certificate of THEOREMS.md's claims."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import time
 import jax
 import numpy as np
 
-from . import __version__, bench_report, verify
+from . import __version__, verify
 
 
 def _progress(stream):
@@ -100,9 +100,6 @@ def parser() -> argparse.ArgumentParser:
     v.add_argument("--dtype", nargs="+", choices=verify.DTYPES, default=list(verify.DTYPES))
     v.add_argument("--claims", nargs="+", metavar="ID", help="only these claims, e.g. T1 T4")
     v.set_defaults(run=run_verify)
-    b = sub.add_parser("bench-report", help="turn pytest-benchmark JSON into a markdown report")
-    bench_report.add_arguments(b)
-    b.set_defaults(run=bench_report.run)
     return top
 
 

@@ -1,7 +1,7 @@
 """The theorem registry behind ``olsjax verify``: every claim, on a fixed seeded suite.
 
-Each ``Claim`` measures one statement of THEOREMS.md for one route (factor or
-form) on a ``Case`` (a seeded problem whose exact rational reference is
+Each ``Claim`` measures one statement of THEOREMS.md for one route (or route
+and form) on a ``Case`` (a seeded problem whose exact rational reference is
 computed once) and returns a ``Measurement``: the quantity, the limit it must
 respect and how. ``certify`` runs all claims across dtypes and reports, per
 claim, route and dtype, the case closest to (or past) its limit. The property
@@ -22,7 +22,8 @@ import numpy as np
 
 from . import testing
 from ._attention import softmax_attention
-from ._construct import FACTORS, construct_ols, construct_regression_attention
+from ._construct import construct_ols, construct_regression_attention
+from ._routes import ROUTES
 from ._transformer import attention_matrix, forward, regression_attention
 
 
@@ -89,29 +90,39 @@ def _arrays(case: Case, dtype):
     return (jnp.asarray(p.x, dtype), jnp.asarray(p.y, dtype), jnp.asarray(p.queries, dtype))
 
 
+#: The routes that build a whitening factor, from the registry (``"auto"`` chooses
+#: among them): a new route joins every construction claim where it is registered.
+WHITENING_ROUTES: tuple[str, ...] = tuple(
+    r.name for r in ROUTES.values() if r.whitens and r.name != "auto"
+)
+#: Those that pseudo-invert (take ``rcond``): the rank-deficient claim T6.
+PSEUDO_INVERSE_ROUTES: tuple[str, ...] = tuple(
+    name for name in WHITENING_ROUTES if ROUTES[name].pseudo_inverse
+)
+
 # The forward pass forms (XL)ᵀ(XL)/n, a Gram matrix of whitened tokens, so every
-# factor's forward pass carries u·κ² (p = 2): its deviation from I (~u·κ) meets ‖X*L‖ ~ κ.
+# route's one-layer forward pass carries u·κ² (p = 2): its deviation from I (~u·κ) meets ‖X*L‖ ~ κ.
 P_FORWARD = 2
 RIDGE = 0.1  # relative to singular values in [1/κ, 1]: a visible but not dominant shrinkage
 
 
 def _t1(case: Case, route: str, dtype) -> Measurement:
     x, y, _ = _arrays(case, dtype)
-    out = forward(construct_ols(x, y, factor=route, refine=0), x, x)
+    out = forward(construct_ols(x, y, route=route, refine=0), x, x)
     pr = case.problem
     return _bounded(out, case.fitted, kappa=pr.kappa, p=P_FORWARD, dtype=dtype, tan_theta=pr.tan_theta)
 
 
 def _t2(case: Case, route: str, dtype) -> Measurement:
     x, y, q = _arrays(case, dtype)
-    out = forward(construct_ols(x, y, factor=route, refine=0), q, x)
+    out = forward(construct_ols(x, y, route=route, refine=0), q, x)
     pr = case.problem
     return _bounded(out, case.prediction, kappa=pr.kappa, p=P_FORWARD, dtype=dtype, tan_theta=pr.tan_theta)
 
 
 def _t3(case: Case, route: str, dtype) -> Measurement:
     x, y, q = _arrays(case, dtype)
-    params = construct_ols(x, y, factor=route, refine=0)
+    params = construct_ols(x, y, route=route, refine=0)
     d = x.shape[-1]
     o = jnp.asarray(testing.random_orthonormal(np.random.default_rng(3), d, d), dtype)
     rotated = dataclasses.replace(
@@ -124,24 +135,24 @@ def _t3(case: Case, route: str, dtype) -> Measurement:
 
 def _t4(case: Case, route: str, dtype) -> Measurement:
     x, y, q = _arrays(case, dtype)
-    out = regression_attention(construct_regression_attention(x, factor=route), q, x, y)
+    out = regression_attention(construct_regression_attention(x, route=route), q, x, y)
     pr = case.problem
     return _bounded(out, case.prediction, kappa=pr.kappa, p=P_FORWARD, dtype=dtype, tan_theta=pr.tan_theta)
 
 
 def _t4_hat(case: Case, route: str, dtype) -> Measurement:
     x, _, _ = _arrays(case, dtype)
-    a = attention_matrix(construct_regression_attention(x, factor=route), x, x)
+    a = attention_matrix(construct_regression_attention(x, route=route), x, x)
     return _bounded(a, case.hat, kappa=case.problem.kappa, p=P_FORWARD, dtype=dtype)
 
 
 def _t5(case: Case, route: str, dtype) -> Measurement:
-    factor, form = route.split("/")
+    name, form = route.split("/")
     x, y, q = _arrays(case, dtype)
     if form == "paper":
-        out = forward(construct_ols(x, y, factor=factor, ridge=RIDGE, refine=0), q, x)
+        out = forward(construct_ols(x, y, route=name, ridge=RIDGE, refine=0), q, x)
     else:
-        out = regression_attention(construct_regression_attention(x, factor=factor, ridge=RIDGE), q, x, y)
+        out = regression_attention(construct_regression_attention(x, route=name, ridge=RIDGE), q, x, y)
     pr = case.problem
     # κ(X) bounds the ridge condition number sqrt((s₁²+λ)/(s_d²+λ)) from above.
     return _bounded(out, case.ridge_prediction, kappa=pr.kappa, p=P_FORWARD, dtype=dtype, tan_theta=pr.tan_theta)
@@ -155,14 +166,14 @@ RCOND = {"float64": 1e-6, "float32": 2e-3}
 def _t6(case: Case, route: str, dtype) -> Measurement:
     x, y, q = _arrays(case, dtype)
     rcond = RCOND[np.dtype(dtype).name]
-    out = forward(construct_ols(x, y, factor=route, rcond=rcond, refine=0), q, x)
+    out = forward(construct_ols(x, y, route=route, rcond=rcond, refine=0), q, x)
     pr = case.problem
     return _bounded(out, case.prediction, kappa=pr.kappa, p=P_FORWARD, dtype=dtype, tan_theta=pr.tan_theta)
 
 
 def _t7(case: Case, route: str, dtype) -> Measurement:
     x, y, q = _arrays(case, dtype)
-    out = forward(construct_ols(x, y, factor=route, intercept=True, refine=0), q, x)
+    out = forward(construct_ols(x, y, route=route, intercept=True, refine=0), q, x)
     pr = case.problem
     ones = np.ones((pr.x.shape[0], 1))
     augmented = np.hstack([pr.x.astype(np.float64), ones])
@@ -174,7 +185,7 @@ def _t7(case: Case, route: str, dtype) -> Measurement:
 
 def _t12(case: Case, route: str, dtype) -> Measurement:
     x, y, q = _arrays(case, dtype)
-    out = forward(construct_ols(x, y, factor=route), q, x)
+    out = forward(construct_ols(x, y, route=route), q, x)
     pr = case.problem
     return _bounded(out, case.prediction, kappa=pr.kappa, p=1, dtype=dtype, tan_theta=pr.tan_theta)
 
@@ -211,7 +222,7 @@ def _t11_escape(case: Case, route: str, dtype) -> Measurement:
     # A query along β, scaled so that x*ᵀβ lands twice as far out as the data reach.
     direction = beta[:, 0] / np.linalg.norm(beta[:, 0]) ** 2
     query = 2 * max(abs(lo[0]), abs(hi[0])) * direction[None, :]
-    out = np.asarray(forward(construct_ols(x, y, factor=route), jnp.asarray(query, dtype), x))[0, 0]
+    out = np.asarray(forward(construct_ols(x, y, route=route), jnp.asarray(query, dtype), x))[0, 0]
     return Measurement(float(max(out - hi[0], lo[0] - out) / (hi[0] - lo[0])), 0.0, above=True)
 
 
@@ -230,29 +241,31 @@ class Claim:
     dtypes: tuple[str, ...] = DTYPES
 
 
+# T1–T7 check the paper's one-layer model (refine=0); T12 the refinement layers.
 CLAIMS: tuple[Claim, ...] = (
-    Claim("T1", "in-sample forward pass f(X; X) = HY (OLS fitted values)", FACTORS, _t1),
-    Claim("T2", "out-of-sample forward pass f(X*; X) = X*β", FACTORS, _t2),
-    Claim("T3", "rotated factor L·O gives the same forward pass", FACTORS, _t3),
-    Claim("T4", "values-are-targets attention, W_Q W_Kᵀ = Σ⁻¹, predicts X*β", FACTORS, _t4),
-    Claim("T4", "in-sample attention matrix X Σ⁻¹ Xᵀ / n = H", FACTORS, _t4_hat),
+    Claim("T1", "in-sample forward pass f(X; X) = HY (OLS fitted values)", WHITENING_ROUTES, _t1),
+    Claim("T2", "out-of-sample forward pass f(X*; X) = X*β", WHITENING_ROUTES, _t2),
+    Claim("T3", "rotated factor L·O gives the same forward pass", WHITENING_ROUTES, _t3),
+    Claim("T4", "values-are-targets attention, W_Q W_Kᵀ = Σ⁻¹, predicts X*β", WHITENING_ROUTES, _t4),
+    Claim("T4", "in-sample attention matrix X Σ⁻¹ Xᵀ / n = H", WHITENING_ROUTES, _t4_hat),
     Claim(
         "T5",
         f"ridge (λ={RIDGE}) in both forms predicts X*(XᵀX+λI)⁻¹XᵀY",
-        tuple(f"{f}/{form}" for form in ("paper", "values") for f in FACTORS),
+        tuple(f"{r}/{form}" for form in ("paper", "values") for r in WHITENING_ROUTES),
         _t5,
     ),
     Claim(
         "T6",
         "rank-deficient X with rcond: minimum-norm prediction X*X⁺Y",
-        ("eigh", "zca", "svd"),
+        PSEUDO_INVERSE_ROUTES,
         _t6,
         suite="deficient",
     ),
-    Claim("T7", "intercept by centring = OLS on [X, 1]", FACTORS, _t7),
+    Claim("T7", "intercept by centring = OLS on [X, 1]", WHITENING_ROUTES, _t7),
     Claim(
         "T12",
         "refinement layers: forward pass f(X*; X) = X*β with error ∝ κ (p = 1)",
+        # Routes whose solve is ∝ κ: the refinement layers make the forward pass as accurate.
         ("auto", "qr", "svd", "cholqr2"),
         _t12,
     ),

@@ -1,6 +1,6 @@
 """The problem plan shared by the paper-form proofs (T1–T3), and the paper's construction.
 
-Each (shape, m, dtype, factor) is one XLA compilation of the construction and
+Each (shape, m, dtype, route) is one XLA compilation of the construction and
 those dominate the run time, so ``m`` is tied to the shape: float64 runs every
 fixed shape, two with ``m = 1`` (the usual case) and three with ``m = 3``;
 float32 (same code path, its own ``u``) runs ``d = 2`` and ``d = 5`` with ``m = 2``.
@@ -18,6 +18,30 @@ from olsjax import testing
 def paper_ols(x, y, **options) -> olsjax.LinearTransformer:
     """``construct_ols`` without refinement layers: the paper's one-layer model, which T1–T7 are about."""
     return olsjax.construct_ols(x, y, refine=0, **options)
+
+
+#: Every concrete route that builds a whitening factor ``L`` (T3: all rotations of the
+#: paper's ``eigh``), from the registry: a new route is proved as soon as it is registered.
+#: ``"auto"`` is not a factor of its own: it runs one of ``olsjax.Auto.routes``.
+WHITENING: tuple[olsjax.Route, ...] = tuple(
+    r for r in olsjax.ROUTES.values() if r.whitens and r.name != "auto"
+)
+
+
+def factor_power(route: olsjax.Route) -> int:
+    """``κ`` power carried by the factor ``L`` itself (T1's lemmas, T4's attention matrix): the route's fact.
+
+    ``route.kappa_power`` (via ``testing.bound_power``): ``p = 2`` for a route
+    that builds ``L`` from the rounded Gram matrix (its rounding ``u‖Σ‖`` is
+    amplified by ``‖L‖² = ‖Σ⁻¹‖``), ``p = 1`` for one that factors ``X`` itself
+    backward-stably, and for CholeskyQR2, whose second pass repairs the Gram
+    matrix below ``kappa_limit`` (Yamamoto et al. 2015) — which every problem
+    drawn for the p = 2 range is below (``κ`` up to
+    ``10**testing.max_log10_kappa(dtype, 2)``: 2.1e5 in float64, where the limit is
+    ≥ 8e5 on ``testing.SHAPES``; 9.2 in float32, limit ≥ 60).
+    """
+    return testing.bound_power(route)
+
 
 DTYPES = (np.float64, np.float32)
 #: ``(shapes, targets)`` to draw from, per dtype.

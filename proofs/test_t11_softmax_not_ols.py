@@ -36,9 +36,6 @@ there within the bound.
 
 from __future__ import annotations
 
-import dataclasses
-
-import jax
 import jax.numpy as jnp
 import numpy as np
 from hypothesis import given
@@ -55,12 +52,6 @@ SHAPES32 = ((16, 3),)
 #: κ ≤ 1e3: the OLS bound c·u·κ²(1 + tan θ) stays ≤ 1e-6, so a miss of order
 #: one is "orders of magnitude" beyond it.
 WELL_CONDITIONED = 3.0
-
-_regression_attention = jax.jit(olsjax.regression_attention)
-
-
-def _plain(params):
-    return dataclasses.replace(params, route="custom")
 
 
 def _slack(n: int, dtype, y: np.ndarray) -> np.ndarray:
@@ -166,8 +157,8 @@ def test_falsification_linear_attention_leaves_the_interval(problem):
     m = problem.y.shape[1]
     queries = _extrapolating_queries(problem)
     ols = testing.exact_predict(problem.x, problem.y, queries)
-    params = _plain(olsjax.construct_regression_attention(problem.x))
-    out = np.asarray(_regression_attention(
+    params = olsjax.construct_regression_attention(problem.x)
+    out = np.asarray(olsjax.regression_attention(
         params, jnp.asarray(queries), jnp.asarray(problem.x), jnp.asarray(problem.y)
     ))
     testing.assert_within_bound(

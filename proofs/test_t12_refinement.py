@@ -31,10 +31,15 @@ from hypothesis import strategies as st
 
 import olsjax
 from olsjax import testing
-from olsjax._linalg import cholqr2_kappa_limit
+from olsjax._routes import kappa_limit as cholqr2_kappa_limit
 
-#: Routes whose one-layer error is u·κ² only through S (the factor itself is ∝ κ).
-ROUTES = ("auto", "qr", "svd", "cholqr2")
+#: Whitening routes that never form XᵀX (read off the registry): qr and svd.
+GRAM_FREE = tuple(
+    r for r in olsjax.ROUTES.values() if r.whitens and not r.forms_gram and r.name != "auto"
+)
+#: Routes whose one-layer error is u·κ² only through S (the factor itself is ∝ κ): the
+#: Gram-free ones, CholeskyQR2 (which repairs its Gram matrix, below its limit) and auto.
+ROUTES = (olsjax.Auto(), *GRAM_FREE, olsjax.CholQR2())
 #: (shapes, κ range) per dtype: float64 up to κ = 1e7 (u·κ² = 1e-2, the one-layer model
 #: is far off; (u·κ)²·κ = 1e-11 is well inside the p = 1 bound); float32 up to where
 #: c·u·κ reaches 1e-3.
@@ -49,11 +54,11 @@ def _problems(dtype):
     return testing.problems(shapes=shapes, targets=(1, 2), dtype=dtype, max_log_kappa=max_log_kappa)
 
 
-def _routes(problem: testing.Problem, dtype) -> tuple[str, ...]:
+def _routes(problem: testing.Problem, dtype) -> tuple[olsjax.Route, ...]:
     # CholeskyQR2 is claimed only below its proven limit (Yamamoto et al.).
     n, d = problem.x.shape
     ok = problem.kappa <= cholqr2_kappa_limit(n, d, dtype)
-    return tuple(r for r in ROUTES if r != "cholqr2" or ok)
+    return tuple(r for r in ROUTES if not isinstance(r, olsjax.CholQR2) or ok)
 
 
 @pytest.mark.parametrize("dtype", (np.float64, np.float32), ids=lambda t: t.__name__)
@@ -64,7 +69,7 @@ def test_refined_forward_pass_meets_the_p1_bound(dtype, refine, data):
     expected = testing.exact_predict(problem.x, problem.y, problem.queries)
     q, x = jnp.asarray(problem.queries), jnp.asarray(problem.x)
     for route in _routes(problem, dtype):
-        params = olsjax.construct_ols(problem.x, problem.y, factor=route, refine=refine)
+        params = olsjax.construct_ols(problem.x, problem.y, route=route, refine=refine)
         assert params.refinements == refine
         testing.assert_within_bound(
             olsjax.forward(params, q, x), expected, kappa=problem.kappa, p=1, dtype=dtype,
@@ -80,9 +85,9 @@ def test_ridge_default_and_refined_svd_meet_the_p1_bound(data):
     ridge = 0.1
     expected = testing.exact_predict(problem.x, problem.y, problem.queries, ridge=ridge)
     q, x = jnp.asarray(problem.queries), jnp.asarray(problem.x)
-    variants = [(r, None) for r in ("auto", "qr", "svd")] + [("svd", 2)]
+    variants = [(r, None) for r in (olsjax.Auto(), *GRAM_FREE)] + [(olsjax.SVD(), 2)]
     for route, refine in variants:
-        params = olsjax.construct_ols(problem.x, problem.y, factor=route, ridge=ridge, refine=refine)
+        params = olsjax.construct_ols(problem.x, problem.y, route=route, ridge=ridge, refine=refine)
         assert params.refinements == (refine or 0)
         # κ(X) bounds the ridge condition number from above, as in T5.
         testing.assert_within_bound(
@@ -101,14 +106,14 @@ def test_falsification_without_refinement_the_p1_bound_fails(seed, shape):
     expected = testing.exact_predict(problem.x, problem.y, problem.queries)
     bound = testing.error_bound(np.float64, problem.kappa, 1, tan_theta=problem.tan_theta)
     q, x = jnp.asarray(problem.queries), jnp.asarray(problem.x)
-    for route in ("qr", "svd"):
-        one_layer = olsjax.construct_ols(problem.x, problem.y, factor=route, refine=0)
+    for route in GRAM_FREE:
+        one_layer = olsjax.construct_ols(problem.x, problem.y, route=route, refine=0)
         err = testing.relative_error(olsjax.forward(one_layer, q, x), expected)
         # 100: without the refinement layers the error is u·κ² times a data-dependent factor;
         # over 160 problems at κ = 1e9 (33x5 and 64x8, qr and svd, seeds 0-39) it was at least
         # 1.1e3 times the p = 1 bound, median 5.6e5, so 100 x leaves a margin of 10 on the worst.
         assert err > 100 * bound, f"one-layer {route}: error {err:.3e} within 100 x {bound:.3e}"
-        refined = olsjax.construct_ols(problem.x, problem.y, factor=route)
+        refined = olsjax.construct_ols(problem.x, problem.y, route=route)
         testing.assert_within_bound(
             olsjax.forward(refined, q, x), expected, kappa=problem.kappa, p=1,
             tan_theta=problem.tan_theta, what=f"refined {route} at κ = 1e9",
@@ -130,12 +135,12 @@ def test_default_forward_pass_on_hard_designs(name):
         pytest.skip(f"the equilibrated bound {bound:.1e} says nothing (κ(XD⁻¹) = {kappa:.1e})")
     d = testing.column_scale(p.x)[:, None]
     beta = testing.exact_lstsq(p.x, p.y)
-    params = olsjax.construct_ols(p.x, p.y)
+    params, info = olsjax.construct_ols(p.x, p.y, info=True)
     out = olsjax.forward(params, jnp.asarray(p.queries), jnp.asarray(p.x))  # queries = I: β
     # Equilibration is exact, so the route's p = 1 bound holds with κ(XD⁻¹) for Dβ.
     testing.assert_within_bound(
         d * np.asarray(out), d * beta, kappa=kappa, p=1, tan_theta=p.tan_theta,
-        what=f"default forward, {name} ({params.route}), scaled coefficients Dβ",
+        what=f"default forward, {name} ({info.route_name}), scaled coefficients Dβ",
     )
 
 
@@ -147,7 +152,7 @@ def test_default_routes_on_generated_hard_designs(problem):
     bound = testing.error_bound(np.float64, kappa, 1, tan_theta=problem.tan_theta)
     beta = testing.exact_lstsq(problem.x, problem.y)
     try:
-        params = olsjax.construct_ols(problem.x, problem.y)
+        params, info = olsjax.construct_ols(problem.x, problem.y, info=True)
         coefficients = olsjax.lstsq(problem.x, problem.y)
     except ValueError as err:
         assert "rank-deficient" in str(err)
@@ -161,5 +166,5 @@ def test_default_routes_on_generated_hard_designs(problem):
             testing.assert_within_bound(
                 d * est.reshape(beta.shape), d * beta, kappa=kappa, p=1,
                 tan_theta=problem.tan_theta,
-                what=f"default {name} on a generated hard design ({params.route}), Dβ",
+                what=f"default {name} on a generated hard design ({info.route_name}), Dβ",
             )

@@ -11,11 +11,12 @@ Lemmas that the proof goes through, each verified on its own:
   whitened tokens);
 - (d) ``L P = β``: the output head holds the task ("slow memory").
 
-Verified for the paper's factor (``factor="eigh"``) and every other factor of
-``olsjax.FACTORS`` (T3: they are rotations of it), on generated float64 and
-float32 problems, against references that share no code with olsjax: exact
-rational least squares (``testing.exact_*``), exact rational products, or the
-closed-form right-hand side of the identity (``I`` for (a), ``Z`` for (c)).
+Verified for the paper's factor (``route="eigh"``) and every other whitening
+route of the registry ``olsjax.ROUTES`` (``_plan.WHITENING``; T3: they are
+rotations of it), on generated float64 and float32 problems, against
+references that share no code with olsjax: exact rational least squares
+(``testing.exact_*``), exact rational products, or the closed-form right-hand
+side of the identity (``I`` for (a), ``Z`` for (c)).
 
 Powers of ``κ`` in the bound ``c·u·(κ^p + κ²·tan θ)``:
 
@@ -26,9 +27,11 @@ Powers of ``κ`` in the bound ``c·u·(κ^p + κ²·tan θ)``:
   (``‖XL‖ = √n``, no amplification), so the Gram-free factors ``qr`` and
   ``svd`` also meet ``p = 1`` there; that stronger statement is asserted too.
 - The lemmas carry ``p = 2`` for the factors that build ``L`` from the rounded
-  Gram matrix (``eigh``, ``zca``, ``cholesky``: its rounding ``u·‖Σ‖`` is
-  amplified by ``‖L‖² = ‖Σ⁻¹‖``) and ``p = 1`` for ``qr``/``svd``, which
-  factor ``X`` itself backward-stably (``XL/√n = Q + O(u·κ)``).
+  Gram matrix (``route.forms_gram``: ``eigh``, ``zca``, ``cholesky``; its
+  rounding ``u·‖Σ‖`` is amplified by ``‖L‖² = ‖Σ⁻¹‖``) and ``p = 1`` for
+  ``qr``/``svd``, which factor ``X`` itself backward-stably
+  (``XL/√n = Q + O(u·κ)``), and for ``cholqr2``, whose second pass repairs
+  the Gram matrix below its proven limit (``_plan.factor_power``).
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from _plan import DTYPES, paper_ols
+from _plan import DTYPES, WHITENING, factor_power, paper_ols
 from _plan import FALSIFIABLE as _FALSIFIABLE
 from _plan import problems as _problems
 from hypothesis import given, settings
@@ -50,13 +53,11 @@ import olsjax
 from olsjax import testing
 
 HIGHEST = jax.lax.Precision.HIGHEST
-#: Factors that build ``L`` from the rounded Gram matrix ``XᵀX/n``.
-GRAM_FACTORS = frozenset({"eigh", "zca", "cholesky"})
 
 
-def _lemma_power(factor: str) -> int:
-    """``κ`` power carried by lemmas (a)-(d) for ``factor`` (module docstring)."""
-    return 2 if factor in GRAM_FACTORS else 1
+def _lemma_power(route: olsjax.Route) -> int:
+    """``κ`` power carried by lemmas (a)-(d) for ``route`` (module docstring)."""
+    return factor_power(route)
 
 
 def _exact(a) -> np.ndarray:
@@ -89,8 +90,8 @@ def test_in_sample_forward_pass_is_the_ols_fitted_values(dtype, data):
     problem = _draw(data, dtype)
     x = jnp.asarray(problem.x)
     fitted = testing.exact_predict(problem.x, problem.y, problem.x)  # H Y, exactly
-    for factor in olsjax.FACTORS:
-        params = paper_ols(problem.x, problem.y, factor=factor)
+    for factor in WHITENING:
+        params = paper_ols(problem.x, problem.y, route=factor)
         out = olsjax.forward(params, x, x)
         # p = 2 for every factor: the forward pass forms a Gram matrix of whitened
         # tokens (module docstring); tan θ: H Y itself is that sensitive to rounding.
@@ -98,9 +99,10 @@ def test_in_sample_forward_pass_is_the_ols_fitted_values(dtype, data):
             out, fitted, kappa=problem.kappa, p=2, dtype=dtype,
             tan_theta=problem.tan_theta, what=f"f_θ(X; X) vs H Y, factor={factor}",
         )
-        if factor not in GRAM_FACTORS:
-            # p = 1 in-sample for qr/svd: the queries are X itself, XL/√n = Q + O(u·κ)
-            # has norm 1, so the Gram error u·κ of the whitened tokens is not amplified.
+        if _lemma_power(factor) == 1:
+            # p = 1 in-sample for qr/svd (and cholqr2, repaired): the queries are X itself,
+            # XL/√n = Q + O(u·κ) has norm 1, so the Gram error u·κ of the whitened tokens
+            # is not amplified.
             testing.assert_within_bound(
                 out, fitted, kappa=problem.kappa, p=1, dtype=dtype,
                 tan_theta=problem.tan_theta, what=f"f_θ(X; X) vs H Y (p=1), factor={factor}",
@@ -115,8 +117,8 @@ def test_in_sample_forward_pass_is_the_ols_fitted_values(dtype, data):
 def test_lemma_a_whitening_l_transpose_sigma_l_is_identity(dtype, data):
     problem = _draw(data, dtype)
     d = problem.x.shape[1]
-    for factor in olsjax.FACTORS:
-        l = paper_ols(problem.x, problem.y, factor=factor).w_q
+    for factor in WHITENING:
+        l = paper_ols(problem.x, problem.y, route=factor).w_q
         whitened = _exact_whitened_gram(problem.x, l)  # exact, so all error is in L
         # Gram factors: p = 2 (eigh/Cholesky of the rounded Σ, error u‖Σ‖·‖L‖²);
         # qr/svd: p = 1 (XL/√n is the computed Q or U up to backward error u·κ).
@@ -131,8 +133,8 @@ def test_lemma_a_whitening_l_transpose_sigma_l_is_identity(dtype, data):
 def test_lemma_b_l_l_transpose_is_sigma_inverse(dtype, data):
     problem = _draw(data, dtype)
     sigma_inv = _exact_sigma_inverse(problem.x)
-    for factor in olsjax.FACTORS:
-        l = paper_ols(problem.x, problem.y, factor=factor).w_q
+    for factor in WHITENING:
+        l = paper_ols(problem.x, problem.y, route=factor).w_q
         llt = jnp.matmul(l, l.T, precision=HIGHEST)
         # Gram factors: p = 2 (a rounding u‖Σ‖ of Σ moves Σ⁻¹ by u·κ² relatively).
         # qr/svd: p = 1 — a backward error δX moves (XᵀX)⁻¹ by 2‖X⁺‖‖δX‖‖(XᵀX)⁻¹‖,
@@ -148,8 +150,8 @@ def test_lemma_b_l_l_transpose_is_sigma_inverse(dtype, data):
 def test_lemma_c_attention_is_the_identity_on_whitened_tokens(dtype, data):
     problem = _draw(data, dtype)
     x = jnp.asarray(problem.x)
-    for factor in olsjax.FACTORS:
-        l = paper_ols(problem.x, problem.y, factor=factor).w_q
+    for factor in WHITENING:
+        l = paper_ols(problem.x, problem.y, route=factor).w_q
         z = jnp.matmul(x, l, precision=HIGHEST)
         attended = olsjax.linear_attention(z, z, z)  # Z ZᵀZ / n
         # Z(ZᵀZ/n) − Z = Z(ZᵀZ/n − I): the relative error is that of lemma (a) plus
@@ -165,8 +167,8 @@ def test_lemma_c_attention_is_the_identity_on_whitened_tokens(dtype, data):
 def test_lemma_d_l_times_head_is_beta(dtype, data):
     problem = _draw(data, dtype)
     beta = testing.exact_lstsq(problem.x, problem.y)
-    for factor in olsjax.FACTORS:
-        params = paper_ols(problem.x, problem.y, factor=factor)
+    for factor in WHITENING:
+        params = paper_ols(problem.x, problem.y, route=factor)
         lp = jnp.matmul(params.w_q, params.w_p, precision=HIGHEST)
         # Gram factors: p = 2, this is the normal-equations solve (Σ⁻¹ XᵀY/n).
         # qr: R⁻¹QᵀY, svd: VS⁻¹UᵀY — the stable least-squares solves, p = 1.
@@ -191,18 +193,18 @@ def _wrong_constructions(problem: testing.Problem):
     xty = x.T @ y
     lam, v = np.linalg.eigh(x.T @ x / n)
     l_pow = v / lam  # V Λ^{-1} instead of V Λ^{-1/2}
-    eigh = paper_ols(x, y, factor="eigh")
+    eigh = paper_ols(x, y, route="eigh")
     yield "L = VΛ^{-1} (wrong power)", dataclasses.replace(
         eigh, w_q=jnp.asarray(l_pow), w_k=jnp.asarray(l_pow), w_v=jnp.asarray(l_pow),
         w_p=jnp.asarray(l_pow.T @ xty / n),
     )
-    for factor in olsjax.FACTORS:
-        params = paper_ols(x, y, factor=factor)
+    for factor in WHITENING:
+        params = paper_ols(x, y, route=factor)
         yield f"P = LᵀXᵀY (missing 1/n), {factor}", dataclasses.replace(params, w_p=params.w_p * n)
         yield f"W_V = I (W_V ≠ L), {factor}", dataclasses.replace(
             params, w_v=jnp.eye(x.shape[1], dtype=x.dtype)
         )
-        if factor != "zca":  # the ZCA factor is symmetric: Lᵀ = L
+        if not isinstance(factor, olsjax.ZCA):  # the ZCA factor is symmetric: Lᵀ = L
             lt = np.asarray(params.w_q).T
             yield f"Lᵀ instead of L (transposed), {factor}", dataclasses.replace(
                 params, w_q=jnp.asarray(lt), w_k=jnp.asarray(lt), w_v=jnp.asarray(lt),

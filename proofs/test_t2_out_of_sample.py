@@ -5,8 +5,8 @@ matrix ``X*``: one forward pass predicts like the fitted OLS model. The
 parameters depend on ``(X, Y)`` (the construction is data-dependent, as the
 paper's referees point out); olsjax must say so plainly in its docs.
 
-Verified for every factor of ``olsjax.FACTORS`` on generated float64 and
-float32 problems, against the exact rational prediction
+Verified for every whitening route of the registry (``_plan.WHITENING``) on
+generated float64 and float32 problems, against the exact rational prediction
 ``testing.exact_predict``: for the problem's generic queries and, separately,
 for the ``d`` right singular vectors of ``X`` as queries (the least-determined
 direction included), whose predictions ``Vᵀβ`` measure the relative error of
@@ -25,7 +25,7 @@ import dataclasses
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from _plan import DTYPES, paper_ols
+from _plan import DTYPES, WHITENING, paper_ols
 from _plan import FALSIFIABLE as _FALSIFIABLE
 from _plan import problems as _problems
 from hypothesis import given, settings
@@ -45,8 +45,8 @@ def test_out_of_sample_forward_pass_predicts_like_ols(dtype, data):
     queries = np.concatenate([problem.queries, principal])
     expected = testing.exact_predict(problem.x, problem.y, queries)  # X* β, exactly
     x, q = jnp.asarray(problem.x), jnp.asarray(queries)
-    for factor in olsjax.FACTORS:
-        params = paper_ols(problem.x, problem.y, factor=factor)
+    for factor in WHITENING:
+        params = paper_ols(problem.x, problem.y, route=factor)
         out = np.asarray(olsjax.forward(params, q, x))
         for rows, which in ((slice(None, -d), "generic"), (slice(-d, None), "principal")):
             # p = 2 for every factor (module docstring); tan θ: X*β itself moves by
@@ -69,8 +69,8 @@ def test_parameters_are_data_dependent(problem, seed):
     expected = testing.exact_predict(other.x, other.y, problem.queries)
     bound = testing.error_bound(np.float64, other.kappa, 2, tan_theta=other.tan_theta)
     q, x_other = jnp.asarray(problem.queries), jnp.asarray(other.x)
-    for factor in olsjax.FACTORS:
-        params = paper_ols(problem.x, problem.y, factor=factor)
+    for factor in WHITENING:
+        params = paper_ols(problem.x, problem.y, route=factor)
         err = testing.relative_error(olsjax.forward(params, q, x_other), expected)
         # 1e3 x bound (≲ 2e-7·(1 + tan θ) for κ ≤ 100): another context is O(1) off.
         assert err > 1e3 * bound, f"{factor}: θ(X, Y) predicted OLS on a new context ({err:.3e})"
@@ -92,7 +92,7 @@ def test_falsification_wrong_constructions_miss_out_of_sample(problem):
     lam, v = np.linalg.eigh(x.T @ x / n)
     expected = testing.exact_predict(x, y, problem.queries)
     bound = testing.error_bound(np.float64, problem.kappa, 2, tan_theta=problem.tan_theta)
-    eigh = paper_ols(x, y, factor="eigh")
+    eigh = paper_ols(x, y, route="eigh")
     wrong = {}
     powers = (("VΛ^{-1} (wrong power)", v / lam), ("VΛ^{-1/4} (wrong power)", v / lam**0.25))
     for name, l in powers:
@@ -100,13 +100,13 @@ def test_falsification_wrong_constructions_miss_out_of_sample(problem):
             eigh, w_q=jnp.asarray(l), w_k=jnp.asarray(l), w_v=jnp.asarray(l),
             w_p=jnp.asarray(l.T @ xty / n),
         )
-    for factor in olsjax.FACTORS:
-        params = paper_ols(x, y, factor=factor)
+    for factor in WHITENING:
+        params = paper_ols(x, y, route=factor)
         wrong[f"missing 1/n in P, {factor}"] = dataclasses.replace(params, w_p=params.w_p * n)
         wrong[f"W_FFN = n·I (attention not averaged), {factor}"] = dataclasses.replace(
             params, w_ffn=params.w_ffn * n
         )
-        if factor != "zca":  # the ZCA factor is symmetric: Lᵀ = L
+        if not isinstance(factor, olsjax.ZCA):  # the ZCA factor is symmetric: Lᵀ = L
             lt = np.asarray(params.w_q).T
             wrong[f"Lᵀ instead of L, {factor}"] = dataclasses.replace(
                 params, w_q=jnp.asarray(lt), w_k=jnp.asarray(lt), w_v=jnp.asarray(lt),

@@ -10,12 +10,13 @@ rounding. What the forward pass determines is only the product
 ``W_Q W_Kᵀ Σ W_V W_FFN W_P = β``; inside the paper's family
 (``W_Q = W_K = W_V = L``) that means ``L Lᵀ = Σ⁻¹`` and ``L P = β``.
 
-Verified on generated float64 and float32 problems: the five factors of
-``olsjax.FACTORS`` agree with the exact prediction (``testing.exact_predict``)
-and with each other; ``L ↦ L O`` for a Haar-random orthogonal ``O`` with
-``P = (L O)ᵀ XᵀY / n`` leaves the forward pass unchanged; and the weight
-product equals the exact ``β`` for every factor, rotated or not. (``L Lᵀ = Σ⁻¹``
-and ``L P = β`` for every factor are T1's lemmas (b) and (d).) The
+Verified on generated float64 and float32 problems: the whitening routes of
+the registry (``_plan.WHITENING``) agree with the exact prediction
+(``testing.exact_predict``) and with each other; ``L ↦ L O`` for a
+Haar-random orthogonal ``O`` with ``P = (L O)ᵀ XᵀY / n`` leaves the forward
+pass unchanged; and the weight product equals the exact ``β`` for every
+factor, rotated or not. (``L Lᵀ = Σ⁻¹`` and ``L P = β`` for every factor are
+T1's lemmas (b) and (d).) The
 falsification checks show that a non-orthogonal ``O``, a rotation on the wrong
 side, or a head ``P`` not rotated with ``L`` breaks the forward pass.
 
@@ -35,7 +36,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from _plan import DTYPES, paper_ols
+from _plan import DTYPES, WHITENING, paper_ols
 from _plan import FALSIFIABLE as _FALSIFIABLE
 from _plan import problems as _problems
 from hypothesis import given, settings
@@ -73,15 +74,15 @@ def test_all_factors_agree_with_each_other_and_with_ols(dtype, data):
     expected = testing.exact_predict(problem.x, problem.y, problem.queries)
     q, x = jnp.asarray(problem.queries), jnp.asarray(problem.x)
     outs = {}
-    for factor in olsjax.FACTORS:
-        params = paper_ols(problem.x, problem.y, factor=factor)
+    for factor in WHITENING:
+        params = paper_ols(problem.x, problem.y, route=factor)
         outs[factor] = olsjax.forward(params, q, x)
         # p = 2 for every factor (module docstring); tan θ: X*β's own sensitivity.
         testing.assert_within_bound(
             outs[factor], expected, kappa=problem.kappa, p=2, dtype=dtype,
             tan_theta=problem.tan_theta, what=f"{factor} vs exact X*β",
         )
-    for f, g in itertools.combinations(olsjax.FACTORS, 2):
+    for f, g in itertools.combinations(WHITENING, 2):
         # 2c: both are within c·u·κ² of X*β (asserted above); triangle inequality.
         testing.assert_within_bound(
             outs[f], outs[g], kappa=problem.kappa, p=2, dtype=dtype, c=PAIRWISE_C,
@@ -98,8 +99,8 @@ def test_rotating_the_factor_leaves_the_forward_pass_unchanged(dtype, data):
     o = jnp.asarray(testing.random_orthonormal(np.random.default_rng(seed), d, d), dtype)
     expected = testing.exact_predict(problem.x, problem.y, problem.queries)
     q, x, y = (jnp.asarray(a) for a in (problem.queries, problem.x, problem.y))
-    for factor in olsjax.FACTORS:
-        params = paper_ols(problem.x, problem.y, factor=factor)
+    for factor in WHITENING:
+        params = paper_ols(problem.x, problem.y, route=factor)
         rotated = _paper_form(params, _mm(params.w_q, o), x, y)  # L ↦ L O, P = (L O)ᵀXᵀY/n
         out, out_rotated = olsjax.forward(params, q, x), olsjax.forward(rotated, q, x)
         # p = 2: a forward pass (module docstring); the rotated head forms XᵀY, whose
@@ -124,8 +125,8 @@ def test_weight_product_is_beta_for_every_factor_and_rotation(dtype, data):
     o = jnp.asarray(testing.random_orthonormal(np.random.default_rng(seed), d, d), dtype)
     beta = testing.exact_lstsq(problem.x, problem.y)
     x, y = jnp.asarray(problem.x), jnp.asarray(problem.y)
-    for factor in olsjax.FACTORS:
-        params = paper_ols(problem.x, problem.y, factor=factor)
+    for factor in WHITENING:
+        params = paper_ols(problem.x, problem.y, route=factor)
         rotated = _paper_form(params, _mm(params.w_q, o), x, y)
         for which, p in (("L", params), ("L O", rotated)):
             # p = 2: the product contains Σ = XᵀX/n explicitly; its rounding u‖Σ‖
@@ -156,15 +157,15 @@ def test_falsification_only_orthogonal_right_rotations_are_invisible(problem, se
     beta = testing.exact_lstsq(problem.x, problem.y)
     bound = testing.error_bound(np.float64, problem.kappa, 2, tan_theta=problem.tan_theta)
     q, x, y = (jnp.asarray(a) for a in (problem.queries, problem.x, problem.y))
-    head_eigh = paper_ols(problem.x, problem.y, factor="eigh").w_p
-    for factor in olsjax.FACTORS:
-        params = paper_ols(problem.x, problem.y, factor=factor)
+    head_eigh = paper_ols(problem.x, problem.y, route="eigh").w_p
+    for factor in WHITENING:
+        params = paper_ols(problem.x, problem.y, route=factor)
         l = params.w_q
         wrong = {
             "L (1+ε) O, not orthogonal": _paper_form(params, _mm(l, o) * (1 + EPSILON), x, y),
             "O L, rotated on the wrong side": _paper_form(params, _mm(o, l), x, y),
         }
-        if factor != "eigh":
+        if factor.name != "eigh":
             # A valid L with the paper's head: P must be rotated along with L.
             wrong["L of this factor, P of eigh"] = dataclasses.replace(params, w_p=head_eigh)
         for name, bad in wrong.items():

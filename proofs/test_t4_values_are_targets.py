@@ -16,8 +16,9 @@ the columns of ``X``. The blog's "effective weights" ``W_Q W_Kᵀ XᵀY / n`` eq
 ``β`` exactly.
 
 Verified with ``olsjax.construct_regression_attention`` (``W_Q = W_K = L``,
-``W = L Lᵀ = Σ⁻¹``) for every factor of ``olsjax.FACTORS``, on generated
-float64 and float32 problems, against exact rational references
+``W = L Lᵀ = Σ⁻¹``) for every whitening route of the registry
+(``_plan.WHITENING``), on generated float64 and float32 problems, against
+exact rational references
 (``testing.exact_predict``/``exact_lstsq``/``exact_hat_matrix``) or closed
 forms (``β = I`` for ``Y = X``; ``0`` for ``Xᵀ(Y − HY)``; ``{0, 1}`` for the
 spectrum). The two directions of the "iff" and the non-identifiability are
@@ -27,10 +28,11 @@ checked in float64 on well-conditioned problems, where "unchanged" (within
 Powers of ``κ``: predictions and effective weights form ``XᵀY`` and ``Σ⁻¹``
 (``p = 2`` for every factor). The attention matrix ``Z Zᵀ / n`` with
 ``Z = X L`` and the properties that rest on ``ZᵀZ/n = I`` (idempotence, trace,
-spectrum) carry T1 lemma (a)'s powers: ``p = 2`` for the Gram factors
-(``eigh``, ``zca``, ``cholesky``), ``p = 1`` for ``qr``/``svd``. The residual
-orthogonality ``Xᵀ(I − H)Y = (Σ − ΣWΣ)·nβ`` is ``p = 1`` for every factor: a
-backward-stable ``W = (Σ + E)⁻¹`` gives ``Σ − ΣWΣ ≈ E ~ u‖Σ‖``.
+spectrum) carry T1 lemma (a)'s powers (``_plan.factor_power``): ``p = 2`` for
+the Gram factors (``route.forms_gram``: ``eigh``, ``zca``, ``cholesky``),
+``p = 1`` for ``qr``/``svd`` and for ``cholqr2`` (repaired below its limit).
+The residual orthogonality ``Xᵀ(I − H)Y = (Σ − ΣWΣ)·nβ`` is ``p = 1`` for
+every factor: a backward-stable ``W = (Σ + E)⁻¹`` gives ``Σ − ΣWΣ ≈ E ~ u‖Σ‖``.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from _plan import WHITENING, factor_power
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -51,9 +54,7 @@ from olsjax import testing
 
 HIGHEST = jax.lax.Precision.HIGHEST
 DTYPES = (np.float64, np.float32)
-#: Factors that build ``L`` from the rounded Gram matrix ``XᵀX/n``.
-GRAM_FACTORS = frozenset({"eigh", "zca", "cholesky"})
-#: Each (shape, dtype, factor) is one XLA compilation of the construction (the targets
+#: Each (shape, dtype, route) is one XLA compilation of the construction (the targets
 #: are not an input to it, so m is free), and those dominate the run time: float64 runs
 #: every fixed shape, float32 (same code path, its own u) two of them, d = 2 and d = 5.
 SHAPES = {np.float64: testing.SHAPES, np.float32: ((8, 2), (33, 5))}
@@ -66,9 +67,9 @@ def _problems(dtype):
     )
 
 
-def _attention_power(factor: str) -> int:
-    """``κ`` power of ``Z Zᵀ/n`` and its projector properties for ``factor`` (docstring)."""
-    return 2 if factor in GRAM_FACTORS else 1
+def _attention_power(route: olsjax.Route) -> int:
+    """``κ`` power of ``Z Zᵀ/n`` and its projector properties for ``route`` (docstring)."""
+    return factor_power(route)
 
 
 def _mm(a, b):
@@ -104,8 +105,8 @@ def test_values_are_targets_attention_predicts_like_ols(dtype, data):
     queries = np.concatenate([problem.queries, problem.x])  # out of sample, then in sample
     expected = testing.exact_predict(problem.x, problem.y, queries)
     q, x, y = (jnp.asarray(a) for a in (queries, problem.x, problem.y))
-    for factor in olsjax.FACTORS:
-        params = olsjax.construct_regression_attention(problem.x, factor=factor)
+    for factor in WHITENING:
+        params = olsjax.construct_regression_attention(problem.x, route=factor)
         out = np.asarray(olsjax.regression_attention(params, q, x, y))
         for rows, which in ((slice(None, k), "X* β"), (slice(k, None), "H Y")):
             # p = 2 for every factor: X* W (XᵀY)/n with W = L Lᵀ = Σ⁻¹ rounds XᵀY and
@@ -122,8 +123,8 @@ def test_effective_weights_are_beta(dtype, data):
     problem = data.draw(_problems(dtype), label="problem")
     beta = testing.exact_lstsq(problem.x, problem.y)
     x, y = jnp.asarray(problem.x), jnp.asarray(problem.y)
-    for factor in olsjax.FACTORS:
-        params = olsjax.construct_regression_attention(problem.x, factor=factor)
+    for factor in WHITENING:
+        params = olsjax.construct_regression_attention(problem.x, route=factor)
         # "Exactly" in exact arithmetic; in floating point W_Q W_Kᵀ XᵀY/n = Σ⁻¹XᵀY/n is
         # the normal-equations solve: p = 2 for every factor, tan θ for β's sensitivity.
         testing.assert_within_bound(
@@ -138,9 +139,9 @@ def test_in_sample_attention_matrix_is_the_hat_matrix(dtype, data):
     problem = data.draw(_problems(dtype), label="problem")
     hat = _exact_hat(problem.x)  # = testing.exact_hat_matrix(problem.x), faster
     x = jnp.asarray(problem.x)
-    for factor in olsjax.FACTORS:
-        params = olsjax.construct_regression_attention(problem.x, factor=factor)
-        # Z Zᵀ/n with Z = XL: Gram factors p = 2, qr/svd p = 1 (Z/√n = Q + O(u·κ)).
+    for factor in WHITENING:
+        params = olsjax.construct_regression_attention(problem.x, route=factor)
+        # Z Zᵀ/n with Z = XL: Gram factors p = 2, qr/svd/cholqr2 p = 1 (Z/√n = Q + O(u·κ)).
         testing.assert_within_bound(
             olsjax.attention_matrix(params, x, x), hat, kappa=problem.kappa,
             p=_attention_power(factor), dtype=dtype, what=f"X W Xᵀ/n vs H, {factor}",
@@ -156,8 +157,8 @@ def test_attention_matrix_has_the_properties_of_the_hat_matrix(dtype, data):
     spectrum = np.concatenate([np.zeros(n - d), np.ones(d)])  # H: d ones, n − d zeros
     x64, y64 = problem.x.astype(np.float64), problem.y.astype(np.float64)
     norms = np.linalg.norm(x64, 2) * np.linalg.norm(y64)
-    for factor in olsjax.FACTORS:
-        params = olsjax.construct_regression_attention(problem.x, factor=factor)
+    for factor in WHITENING:
+        params = olsjax.construct_regression_attention(problem.x, route=factor)
         a = olsjax.attention_matrix(params, x, x)
         p = _attention_power(factor)
         check = dict(kappa=problem.kappa, dtype=dtype)
@@ -218,8 +219,8 @@ def test_single_target_identifies_w_only_along_xty(problem, seed):
     xty = (problem.x.T @ problem.y)[:, 0]
     bound = testing.error_bound(np.float64, problem.kappa, 2, tan_theta=problem.tan_theta)
     q, x, y = (jnp.asarray(a) for a in (queries, problem.x, problem.y))
-    for factor in olsjax.FACTORS:
-        params = olsjax.construct_regression_attention(problem.x, factor=factor)
+    for factor in WHITENING:
+        params = olsjax.construct_regression_attention(problem.x, route=factor)
         w = np.asarray(_mm(params.w_q, params.w_k.T))  # Σ⁻¹
         norm = np.linalg.norm(w, 2)
         # E XᵀY = 0 and ‖E‖ = ‖W‖: as large as W itself, yet invisible.
@@ -254,8 +255,8 @@ def test_w_is_identified_when_xty_has_rank_d(problem, seed):
     x, q = jnp.asarray(problem.x), jnp.asarray(problem.queries)
     xty = (problem.x.T @ problem.y)[:, 0]
     bound = testing.error_bound(np.float64, problem.kappa, 2)
-    for factor in olsjax.FACTORS:
-        params = olsjax.construct_regression_attention(problem.x, factor=factor)
+    for factor in WHITENING:
+        params = olsjax.construct_regression_attention(problem.x, route=factor)
         # p = 2 as for any prediction; tan θ = 0 since Y = X lies in the column space.
         testing.assert_within_bound(
             olsjax.regression_attention(params, q, x, x), problem.queries, kappa=problem.kappa,
@@ -291,14 +292,14 @@ def test_falsification_wrong_w_misses_by_orders_of_magnitude(problem):
     bound = testing.error_bound(np.float64, problem.kappa, 2, tan_theta=problem.tan_theta)
     q, x, y = (jnp.asarray(a) for a in (problem.queries, problem.x, problem.y))
     lam, v = np.linalg.eigh(problem.x.T @ problem.x / n)  # built by hand, not by olsjax
-    template = olsjax.construct_regression_attention(problem.x, factor="eigh")
+    template = olsjax.construct_regression_attention(problem.x, route="eigh")
     wrong = {"W = Σ^{-1/2} (wrong power)": _with_w(template, (v / np.sqrt(lam)) @ v.T)}
-    for factor in olsjax.FACTORS:
-        params = olsjax.construct_regression_attention(problem.x, factor=factor)
+    for factor in WHITENING:
+        params = olsjax.construct_regression_attention(problem.x, route=factor)
         wrong[f"W = (XᵀX)⁻¹ (missing 1/n), {factor}"] = dataclasses.replace(
             params, w_q=params.w_q / n
         )
-        if factor != "zca":  # the ZCA factor is symmetric: Lᵀ = L
+        if not isinstance(factor, olsjax.ZCA):  # the ZCA factor is symmetric: Lᵀ = L
             wrong[f"W = LᵀL (transposed factor), {factor}"] = dataclasses.replace(
                 params, w_q=params.w_q.T, w_k=params.w_k.T
             )

@@ -10,14 +10,15 @@ T1(c) no longer holds; the head ``W_P`` that restores exact equality is
 (``olsjax._construct.ridge_head``): then
 ``f = X* L_λ M M⁻¹ L_λᵀ XᵀY / n = X* β_λ``.
 
-How λ is varied. ``ridge`` is a static argument of the jitted constructions,
-so every distinct value compiles anew. The tests keep ``λ = RIDGE`` fixed and
-scale the design by an exact power of two, ``X ↦ 2ᵏ X`` (no rounding: the
-data stay the same floats up to the exponent). Generated designs have singular
-values in ``[1/κ, 1]``, so the ratio ``λ / s_max²`` runs over
-``RIDGE · 4^{-k}`` ≈ 5e-4 … 32 for ``k ∈ [-4, 4]``: from almost OLS to heavy
-shrinkage. ``(2ᵏX, λ)`` is the problem ``(X, λ/4ᵏ)`` with ``β`` rescaled, so
-this covers the range of ridge strengths with one compilation per shape.
+How λ is varied. The tests keep ``λ = RIDGE`` fixed (one exactly
+representable value; ``ridge`` is traced since olsjax 0.2, so another value
+would not compile anew) and scale the design by an exact power of two,
+``X ↦ 2ᵏ X`` (no rounding: the data stay the same floats up to the exponent).
+Generated designs have singular values in ``[1/κ, 1]``, so the ratio
+``λ / s_max²`` runs over ``RIDGE · 4^{-k}`` ≈ 5e-4 … 32 for ``k ∈ [-4, 4]``:
+from almost OLS to heavy shrinkage. ``(2ᵏX, λ)`` is the problem
+``(X, λ/4ᵏ)`` with ``β`` rescaled, so this covers the range of ridge
+strengths without rounding λ.
 
 Error bounds (THEOREMS.md, "What verified means"):
 
@@ -46,10 +47,9 @@ from __future__ import annotations
 import dataclasses
 import math
 
-import jax
 import jax.numpy as jnp
 import numpy as np
-from _plan import paper_ols
+from _plan import WHITENING, paper_ols
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -57,14 +57,14 @@ import olsjax
 from olsjax import testing
 
 #: Fixed ridge λ (exactly representable in float32 and float64, and ≠ 1 so
-#: that λ, λ² and √λ differ; a static argument, so one value keeps JIT cheap).
+#: that λ, λ² and √λ differ).
 RIDGE = 0.125
 #: Exponents k of the exact design scaling 2ᵏ: λ/s_max² = RIDGE·4^{-k}.
 SCALE_EXPONENTS = st.integers(-4, 4)
 #: Ridge strong enough to matter: λ/s_max² ≥ RIDGE (k ≤ 0).
 STRONG_RIDGE_EXPONENTS = st.integers(-4, 0)
 
-#: Shapes, all from ``testing.SHAPES``. Every (shape, m, factor, dtype) compiles
+#: Shapes, all from ``testing.SHAPES``. Every (shape, m, route, dtype) compiles
 #: a construction anew (~0.5 s), so each test draws from one or two shapes and the
 #: tests between them cover d = 1, 2, 3, 5. The exact smoother costs O(n²d)
 #: rational products, so it is checked on the smaller shapes.
@@ -74,25 +74,14 @@ SHAPES32 = ((16, 3),)
 PAPER_SHAPES64 = ((33, 5),)
 PAPER_SHAPES32 = ((12, 1),)
 
-#: float32 runs two factors per form, one that forms XᵀX and one that does not,
-#: each compiled once; every factor is proved in float64, and T6/T7 take the
-#: other factors in float32, so that all five get a float32 check.
+#: float32 runs two routes per form (by name), one that forms XᵀX and one that
+#: does not, each compiled once; every whitening route is proved in float64, and
+#: T6/T7 take other routes in float32.
 FLOAT32_VALUES_FACTORS = ("zca", "qr")
 FLOAT32_PAPER_FACTORS = ("eigh", "svd")
 
 F64_KAPPA = testing.max_log10_kappa(np.float64, 2)
 F32_KAPPA = testing.max_log10_kappa(np.float32, 2)
-
-# The forward passes, jitted once per shape and dtype: the route name is static
-# pytree metadata, so it is reset to one value to share the compilation between
-# factors (eager dispatch would compile every primitive separately).
-_forward = jax.jit(olsjax.forward)
-_regression_attention = jax.jit(olsjax.regression_attention)
-_attention_matrix = jax.jit(olsjax.attention_matrix)
-
-
-def _plain(params):
-    return dataclasses.replace(params, route="custom")
 
 
 def _scaled(problem: testing.Problem, k: int) -> np.ndarray:
@@ -135,20 +124,20 @@ def _effective_dof(x: np.ndarray) -> float:
 # --- values-are-targets form -------------------------------------------------------
 
 
-def _check_values_form(problem: testing.Problem, k: int, factors=olsjax.FACTORS) -> None:
+def _check_values_form(problem: testing.Problem, k: int, factors=WHITENING) -> None:
     x = _scaled(problem, k)
     jx, jy, jq = jnp.asarray(x), jnp.asarray(problem.y), jnp.asarray(problem.queries)
     expected = testing.exact_predict(x, problem.y, problem.queries, ridge=RIDGE)
     for factor in factors:
-        params = _plain(olsjax.construct_regression_attention(x, factor=factor, ridge=RIDGE))
+        params = olsjax.construct_regression_attention(x, route=factor, ridge=RIDGE)
         testing.assert_within_bound(
-            _regression_attention(params, jq, jx, jy), expected,
+            olsjax.regression_attention(params, jq, jx, jy), expected,
             kappa=problem.kappa, p=2, tan_theta=problem.tan_theta,
             what=f"values form, factor {factor}: X*(XᵀX+λI)⁻¹XᵀY",
         )
 
 
-def _check_smoother(problem: testing.Problem, k: int, factors=olsjax.FACTORS) -> None:
+def _check_smoother(problem: testing.Problem, k: int, factors=WHITENING) -> None:
     x = _scaled(problem, k)
     jx = jnp.asarray(x)
     n = x.shape[0]
@@ -161,8 +150,8 @@ def _check_smoother(problem: testing.Problem, k: int, factors=olsjax.FACTORS) ->
         what="trace of exact H_λ vs Σ s_i²/(s_i²+λ)",
     )
     for factor in factors:
-        params = _plain(olsjax.construct_regression_attention(x, factor=factor, ridge=RIDGE))
-        attention = _attention_matrix(params, jx, jx)
+        params = olsjax.construct_regression_attention(x, route=factor, ridge=RIDGE)
+        attention = olsjax.attention_matrix(params, jx, jx)
         assert attention.shape == (n, n)
         testing.assert_within_bound(
             attention, smoother, kappa=problem.kappa, p=2,
@@ -203,15 +192,15 @@ def test_values_form_and_smoother_float32(problem, k):
 
 # --- paper form: the corrected head ------------------------------------------------
 
-def _check_paper_form(problem: testing.Problem, k: int, factors=olsjax.FACTORS) -> None:
+def _check_paper_form(problem: testing.Problem, k: int, factors=WHITENING) -> None:
     x = _scaled(problem, k)
     jx, jq = jnp.asarray(x), jnp.asarray(problem.queries)
     expected = testing.exact_predict(x, problem.y, problem.queries, ridge=RIDGE)
     kappa, tan = _paper_form_bound_terms(problem, x)
     for factor in factors:
-        params = paper_ols(x, problem.y, factor=factor, ridge=RIDGE)
+        params = paper_ols(x, problem.y, route=factor, ridge=RIDGE)
         testing.assert_within_bound(
-            _forward(_plain(params), jq, jx), expected, kappa=kappa, p=2, tan_theta=tan,
+            olsjax.forward(params, jq, jx), expected, kappa=kappa, p=2, tan_theta=tan,
             what=f"paper form with corrected head, factor {factor}: X* β_λ",
         )
 
@@ -250,8 +239,8 @@ def test_t1c_identity_fails_with_ridge_and_head_restores_equality(problem, k):
     bound = testing.error_bound(np.float64, problem.kappa, 2, tan_theta=problem.tan_theta)
     in_sample = testing.exact_predict(x, problem.y, x, ridge=RIDGE)
     kappa, tan = _paper_form_bound_terms(problem, x)
-    for factor in olsjax.FACTORS:
-        params = paper_ols(x, problem.y, factor=factor, ridge=RIDGE)
+    for factor in WHITENING:
+        params = paper_ols(x, problem.y, route=factor, ridge=RIDGE)
         z = x @ np.asarray(params.w_v)
         defect = testing.relative_error(z @ (z.T @ z) / n, z)
         # 1e-6: rounding slack on an O(1) quantity for κ ≤ 10 (errors ~1e-14).
@@ -259,7 +248,7 @@ def test_t1c_identity_fails_with_ridge_and_head_restores_equality(problem, k):
         # Falsification standard: a broken identity misses by more than 1e3× the bound.
         assert defect > 1e3 * bound, f"{factor}: T1(c) defect {defect:.3e} ≤ 1e3×{bound:.3e}"
         testing.assert_within_bound(
-            _forward(_plain(params), jnp.asarray(x), jnp.asarray(x)), in_sample,
+            olsjax.forward(params, jnp.asarray(x), jnp.asarray(x)), in_sample,
             kappa=kappa, p=2, tan_theta=tan,
             what=f"in-sample paper form, factor {factor}: H_λ Y",
         )
@@ -280,17 +269,17 @@ def test_falsification_uncorrected_head_misses_ridge(problem, k):
     expected = testing.exact_predict(x, problem.y, problem.queries, ridge=RIDGE)
     kappa, tan = _paper_form_bound_terms(problem, x)
     bound = testing.error_bound(np.float64, kappa, 2, tan_theta=tan)
-    for factor in olsjax.FACTORS:
-        params = paper_ols(x, problem.y, factor=factor, ridge=RIDGE)
+    for factor in WHITENING:
+        params = paper_ols(x, problem.y, route=factor, ridge=RIDGE)
         # T1's head P = L_λᵀXᵀY/n built from the ridge factor L_λ = W_V, without M⁻¹.
         head = np.asarray(params.w_v).T @ (x.T @ problem.y) / n
         uncorrected = dataclasses.replace(params, w_p=jnp.asarray(head))
         # The correct construction passes; the uncorrected head must miss by > 1e3× the bound.
         testing.assert_within_bound(
-            _forward(_plain(params), jq, jx), expected, kappa=kappa, p=2, tan_theta=tan,
+            olsjax.forward(params, jq, jx), expected, kappa=kappa, p=2, tan_theta=tan,
             what=f"corrected head, factor {factor}",
         )
-        error = testing.relative_error(_forward(_plain(uncorrected), jq, jx), expected)
+        error = testing.relative_error(olsjax.forward(uncorrected, jq, jx), expected)
         assert error > 1e3 * bound, (
             f"{factor}: uncorrected head error {error:.3e} is within 1e3× bound {bound:.3e}"
         )

@@ -4,14 +4,15 @@ Claim (THEOREMS.md): if ``rank X = r < d`` (including ``n < d``), replacing
 ``Λ^{-1/2}`` by the pseudo-inverse square root (zero on the null space, with a
 documented tolerance) makes both forms return the minimum-norm least-squares
 prediction ``X* X⁺ Y``. Without that, the construction must fail loudly, never
-return garbage: every factor and ``lstsq`` method raises ``ValueError`` eagerly,
-and under ``jax.jit`` the parameters are NaN.
+return garbage: every whitening route and every ``lstsq`` route raises
+``ValueError`` eagerly, and under ``jax.jit`` the parameters are NaN.
 
 olsjax spells the tolerance ``rcond``: singular values at or below
-``rcond · s_max`` are treated as zero. Only spectral routes can do that:
-``construct_ols``/``construct_regression_attention`` with ``factor`` in
-``eigh``, ``zca``, ``svd`` and ``lstsq`` with ``method`` in ``svd``, ``eigh``,
-``lstsq``; ``qr`` and ``cholesky`` refuse ``rcond`` with a ``ValueError``.
+``rcond · s_max`` are treated as zero. Only the routes with the
+``pseudo_inverse`` fact can do that (``eigh``, ``zca``, ``svd`` in both forms and
+in ``lstsq``, and JAX's ``lstsq`` there); the others (``qr``, ``cholesky``,
+``cholqr2``) refuse ``rcond`` with a ``ValueError``. The route sets below are
+read off the registry ``olsjax.ROUTES``.
 
 The cutoff. The Gram routes (``eigh``, ``zca``) see ``XᵀX``, whose exactly-zero
 eigenvalues come out as ``±O(u·s_max²)``: a zero singular value is resolved
@@ -31,10 +32,11 @@ above it, so the value passed is the value used.
 Error bound: ``κ`` is the ratio of the extreme *nonzero* singular values and
 ``tan θ`` that of the problem; forward passes use ``p = 2`` (attention works
 with the Gram of the whitened tokens ``X L``, and the Gram routes separate range
-from null space only to ``u·κ²``); ``lstsq`` with ``svd``/``lstsq`` uses
-``p = 1`` with the minimum-norm problem's condition ``2κ + κ² tan θ`` (the
-null-space term of the perturbation doubles the ``κ`` of full-rank least
-squares; measured errors reached 76·u at ``κ = 1.5``, just under 50·u·κ).
+from null space only to ``u·κ²``); ``lstsq`` with a route that never forms
+``XᵀX`` (``not route.forms_gram``: ``svd``/``lstsq``) uses ``p = 1`` with
+the minimum-norm problem's condition ``2κ + κ² tan θ`` (the null-space term
+of the perturbation doubles the ``κ`` of full-rank least squares; measured
+errors reached 76·u at ``κ = 1.5``, just under 50·u·κ).
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from _plan import paper_ols
+from _plan import WHITENING, paper_ols
 from hypothesis import assume, given
 
 import olsjax
@@ -56,33 +58,26 @@ from olsjax import testing
 RCOND = 1e-6
 #: Relative singular-value cutoff for float32 (see the module docstring).
 RCOND32 = 1e-2
-#: Factors / lstsq methods that can pseudo-invert.
-PINV_FACTORS = ("eigh", "zca", "svd")
-PINV_METHODS = ("svd", "eigh", "lstsq")
-#: Routes that never form XᵀX: error ∝ κ (p = 1) for plain least squares.
-NO_GRAM_METHODS = frozenset({"svd", "lstsq"})
+#: Every concrete route (``"auto"`` runs one of them), from the registry.
+CONCRETE = tuple(r for r in olsjax.ROUTES.values() if r.name != "auto")
+#: Whitening routes / lstsq routes that can pseudo-invert (take ``rcond``).
+PINV_FACTORS = tuple(r for r in WHITENING if r.pseudo_inverse)
+PINV_METHODS = tuple(r for r in CONCRETE if r.pseudo_inverse)
+#: Routes that refuse ``rcond``.
+NO_PINV_ROUTES = tuple(r for r in CONCRETE if not r.pseudo_inverse)
 
-#: Shapes from ``testing.DEFICIENT_SHAPES``; each (shape, m, factor) compiles a
+#: Shapes from ``testing.DEFICIENT_SHAPES``; each (shape, m, route) compiles a
 #: construction anew (~0.5 s), so each test draws from one or two of them:
 #: 4×7 (``n < d``), 12×5 and 20×8 between them.
 PAPER_SHAPES = ((4, 7),)
 VALUES_SHAPES = ((20, 8),)
 LSTSQ_SHAPES = ((4, 7),)
 SHAPES32 = ((12, 5),)
-#: float32 takes one Gram and one SVD factor (each compiles once); all three
-#: pseudo-inverting factors are proved in float64.
+#: float32 takes one Gram and one SVD factor (each compiles once, by name); every
+#: pseudo-inverting factor is proved in float64.
 FLOAT32_FACTORS = ("zca", "svd")
 LOUD_SHAPES = ((12, 5), (4, 7))
 F32_MAX_KAPPA = 10 ** testing.max_log10_kappa(np.float32, 2)
-
-# Forward passes jitted once per shape: the route name is static pytree
-# metadata, so it is reset to share one compilation between factors.
-_forward = jax.jit(olsjax.forward)
-_regression_attention = jax.jit(olsjax.regression_attention)
-
-
-def _plain(params):
-    return dataclasses.replace(params, route="custom")
 
 
 def _assume_separated(problem: testing.Problem, rcond: float) -> None:
@@ -103,9 +98,9 @@ def _check_paper_form(problem: testing.Problem, rcond: float, factors=PINV_FACTO
     jx, jq = jnp.asarray(problem.x), jnp.asarray(problem.queries)
     expected = testing.exact_predict(problem.x, problem.y, problem.queries)
     for factor in factors:
-        params = paper_ols(problem.x, problem.y, factor=factor, rcond=rcond)
+        params = paper_ols(problem.x, problem.y, route=factor, rcond=rcond)
         testing.assert_within_bound(
-            _forward(_plain(params), jq, jx), expected,
+            olsjax.forward(params, jq, jx), expected,
             kappa=problem.kappa, p=2, tan_theta=problem.tan_theta,
             what=f"paper form, factor {factor}: X* X⁺ Y",
         )
@@ -115,9 +110,9 @@ def _check_values_form(problem: testing.Problem, rcond: float, factors=PINV_FACT
     jx, jy, jq = (jnp.asarray(a) for a in (problem.x, problem.y, problem.queries))
     expected = testing.exact_predict(problem.x, problem.y, problem.queries)
     for factor in factors:
-        params = olsjax.construct_regression_attention(problem.x, factor=factor, rcond=rcond)
+        params = olsjax.construct_regression_attention(problem.x, route=factor, rcond=rcond)
         testing.assert_within_bound(
-            _regression_attention(_plain(params), jq, jx, jy), expected,
+            olsjax.regression_attention(params, jq, jx, jy), expected,
             kappa=problem.kappa, p=2, tan_theta=problem.tan_theta,
             what=f"values form, factor {factor}: X* X⁺ Y",
         )
@@ -151,9 +146,9 @@ def test_lstsq_returns_min_norm_coefficients(problem):
     y = problem.y[:, 0]  # a vector target: β comes back as (d,)
     expected = testing.exact_lstsq(problem.x, y)
     for method in PINV_METHODS:
-        beta = olsjax.lstsq(problem.x, y, method=method, rcond=RCOND)
+        beta = olsjax.lstsq(problem.x, y, route=method, rcond=RCOND)
         assert beta.shape == expected.shape
-        if method in NO_GRAM_METHODS:
+        if not method.forms_gram:
             # Minimum-norm β: Δβ = −X⁺ΔXβ + X⁺X⁺ᵀΔXᵀr + (I − X⁺X)ΔXᵀX⁺ᵀβ, whose
             # null-space term adds a second κ·ε (Wedin): the problem's condition
             # is 2κ + κ²·tanθ, i.e. the p = 1 bound with κ → 2κ, tanθ → tanθ/4.
@@ -168,7 +163,7 @@ def test_lstsq_returns_min_norm_coefficients(problem):
 # --- without rcond: fail loudly ------------------------------------------------------
 
 _JIT_CONSTRUCT = {
-    f: jax.jit(functools.partial(olsjax.construct_ols, factor=f)) for f in olsjax.FACTORS
+    f: jax.jit(functools.partial(olsjax.construct_ols, route=f)) for f in WHITENING
 }
 
 
@@ -178,37 +173,39 @@ def _all_nan(tree) -> bool:
 
 @given(problem=testing.deficient_problems(shapes=LOUD_SHAPES, targets=(2,)))
 def test_every_route_fails_loudly_without_rcond(problem):
-    """Eagerly a ``ValueError`` from every factor and method; ``construct_ols``
-    under ``jax.jit``: NaN everywhere (or the eager shape error for ``n < d``),
-    never a finite answer. (``lstsq`` poisons its output the same way; its jit
-    case is in ``tests/test_inputs.py``, left there to keep compilations down.)"""
+    """Eagerly a ``ValueError`` from every route, in both forms and in
+    ``lstsq``; ``construct_ols`` under ``jax.jit``: NaN everywhere (or the eager
+    shape error for ``n < d``), never a finite answer. (``lstsq`` poisons its
+    output the same way; its jit case is in ``tests/test_inputs.py``, left there
+    to keep compilations down.)"""
     x, y = problem.x, problem.y
     jx, jy = jnp.asarray(x), jnp.asarray(y)
-    for factor in olsjax.FACTORS:
+    for factor in WHITENING:
         with pytest.raises(ValueError, match="rank-deficient|not unique"):
-            paper_ols(x, y, factor=factor)
+            paper_ols(x, y, route=factor)
         with pytest.raises(ValueError, match="rank-deficient|not unique"):
-            olsjax.construct_regression_attention(x, factor=factor)
+            olsjax.construct_regression_attention(x, route=factor)
         if x.shape[0] < x.shape[1]:
             with pytest.raises(ValueError, match="not unique"):
                 _JIT_CONSTRUCT[factor](jx, jy)
         else:
             assert _all_nan(_JIT_CONSTRUCT[factor](jx, jy)), factor
-    for method in olsjax.METHODS:
+    for method in CONCRETE:
         with pytest.raises(ValueError, match="rank-deficient|not unique"):
-            olsjax.lstsq(x, y, method=method)
+            olsjax.lstsq(x, y, route=method)
 
 
-@pytest.mark.parametrize("route", ["qr", "cholesky"])
+@pytest.mark.parametrize("route", NO_PINV_ROUTES, ids=str)
 def test_routes_without_pseudo_inverse_refuse_rcond(route):
     x = np.arange(12.0).reshape(4, 3)  # rank 2; refused before any computation
     y = np.ones((4, 1))
+    if route.whitens:
+        with pytest.raises(ValueError, match="rcond"):
+            paper_ols(x, y, route=route, rcond=RCOND)
+        with pytest.raises(ValueError, match="rcond"):
+            olsjax.construct_regression_attention(x, route=route, rcond=RCOND)
     with pytest.raises(ValueError, match="rcond"):
-        paper_ols(x, y, factor=route, rcond=RCOND)
-    with pytest.raises(ValueError, match="rcond"):
-        olsjax.construct_regression_attention(x, factor=route, rcond=RCOND)
-    with pytest.raises(ValueError, match="rcond"):
-        olsjax.lstsq(x, y, method=route, rcond=RCOND)
+        olsjax.lstsq(x, y, route=route, rcond=RCOND)
 
 
 def _integer_design(seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -231,21 +228,27 @@ def _integer_design(seed: int) -> tuple[np.ndarray, np.ndarray]:
 def test_rank_deficiency_detected_on_designs_that_once_slipped_through(seed, route):
     x, y = _integer_design(seed)
     with pytest.raises(ValueError, match="rank-deficient"):
-        paper_ols(x, y, factor=route)
+        paper_ols(x, y, route=route)
     with pytest.raises(ValueError, match="rank-deficient"):
-        olsjax.construct_regression_attention(x, factor=route)
+        olsjax.construct_regression_attention(x, route=route)
     with pytest.raises(ValueError, match="rank-deficient"):
-        olsjax.lstsq(x, y, method=route)
+        olsjax.lstsq(x, y, route=route)
 
 
 # --- falsification -------------------------------------------------------------------
+
+
+# Under jax.jit the checked entry cannot raise: a hand-made factor with infinite
+# entries (an exactly zero eigenvalue inverted) gives a NaN prediction, which the
+# falsification counts as a miss, instead of forward's eager ValueError.
+_forward = jax.jit(olsjax.forward)
 
 
 def _forward_with_factor(params, l: np.ndarray, x, y, queries) -> np.ndarray:
     """The paper form with whitening factor ``l`` put in by hand: W_Q=W_K=W_V=L, W_P=LᵀXᵀY/n."""
     head = l.T @ (x.T @ y) / x.shape[0]
     jl = jnp.asarray(l)
-    wrong = dataclasses.replace(_plain(params), w_q=jl, w_k=jl, w_v=jl, w_p=jnp.asarray(head))
+    wrong = dataclasses.replace(params, w_q=jl, w_k=jl, w_v=jl, w_p=jnp.asarray(head))
     return np.asarray(_forward(wrong, jnp.asarray(queries), jnp.asarray(x)))
 
 
@@ -258,9 +261,9 @@ def test_falsification_plain_inverse_or_wrong_cutoff_is_wildly_wrong(problem):
     n = x.shape[0]
     expected = testing.exact_predict(x, y, q)
     bound = testing.error_bound(np.float64, problem.kappa, 2, tan_theta=problem.tan_theta)
-    params = paper_ols(x, y, factor="eigh", rcond=RCOND)
+    params = paper_ols(x, y, route="eigh", rcond=RCOND)
     testing.assert_within_bound(
-        _forward(_plain(params), jnp.asarray(q), jnp.asarray(x)), expected,
+        olsjax.forward(params, jnp.asarray(q), jnp.asarray(x)), expected,
         kappa=problem.kappa, p=2, tan_theta=problem.tan_theta, what="pseudo-inverse, eigh",
     )
     lam, v = np.linalg.eigh(x.T @ x / n)

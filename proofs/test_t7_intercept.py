@@ -34,10 +34,9 @@ from __future__ import annotations
 import dataclasses
 import math
 
-import jax
 import jax.numpy as jnp
 import numpy as np
-from _plan import paper_ols
+from _plan import WHITENING, paper_ols
 from hypothesis import assume, given
 from hypothesis import strategies as st
 from sklearn.linear_model import LinearRegression
@@ -53,15 +52,6 @@ SHAPES64 = ((16, 3),)
 SHAPES32 = ((12, 1),)
 #: float32 factors: one that forms XᵀX, one that does not (T5/T6 take the others).
 FLOAT32_FACTORS = ("cholesky", "qr")
-
-# Forward passes jitted once per shape: the route name is static pytree
-# metadata, so it is reset to share one compilation between factors.
-_forward = jax.jit(olsjax.forward)
-_regression_attention = jax.jit(olsjax.regression_attention)
-
-
-def _plain(params):
-    return dataclasses.replace(params, route="custom")
 
 
 class Shifted:
@@ -98,7 +88,7 @@ class Shifted:
 
 
 def _check_routes(
-    s: Shifted, *, sklearn: bool, appended: bool = True, factors=olsjax.FACTORS
+    s: Shifted, *, sklearn: bool, appended: bool = True, factors=WHITENING
 ) -> None:
     expected = testing.exact_predict(s.xa, s.y, s.qa)
     jx, jy, jq, jxa, jqa = s.jnp("x", "y", "queries", "xa", "qa")
@@ -107,12 +97,12 @@ def _check_routes(
         reference = model.predict(s.queries)
         s.check(reference, expected, "scikit-learn LinearRegression vs exact [X, 1] OLS")
     for factor in factors:
-        centred_params = paper_ols(s.x, s.y, factor=factor, intercept=True)
-        centred = _forward(_plain(centred_params), jq, jx)
+        centred_params = paper_ols(s.x, s.y, route=factor, intercept=True)
+        centred = olsjax.forward(centred_params, jq, jx)
         s.check(centred, expected, f"(ii) centred with means in biases, factor {factor}")
         if appended:
-            ones = paper_ols(s.xa, s.y, factor=factor)
-            with_ones = _forward(_plain(ones), jqa, jxa)
+            ones = paper_ols(s.xa, s.y, route=factor)
+            with_ones = olsjax.forward(ones, jqa, jxa)
             s.check(with_ones, expected, f"(i) column of ones, factor {factor}")
             # Both routes are within c·u·κ² of the exact prediction: 2c (triangle inequality).
             s.check(with_ones, centred, f"(i) vs (ii), factor {factor}", c=2 * testing.DEFAULT_C)
@@ -120,8 +110,8 @@ def _check_routes(
             # Library and scikit-learn each within c·u·κ² of exact: 2c (triangle inequality).
             s.check(centred, reference, f"(ii) vs scikit-learn, factor {factor}",
                     c=2 * testing.DEFAULT_C)
-        values_params = olsjax.construct_regression_attention(s.x, factor=factor, intercept=True)
-        values = _regression_attention(_plain(values_params), jq, jx, jy)
+        values_params = olsjax.construct_regression_attention(s.x, route=factor, intercept=True)
+        values = olsjax.regression_attention(values_params, jq, jx, jy)
         s.check(values, expected, f"values form with intercept, factor {factor}")
 
 
@@ -164,20 +154,23 @@ def test_falsification_forgetting_a_mean_misses_by_orders_of_magnitude(problem):
     limit = 1e3 * s.bound()
     jx, jy, jq, jxa = s.jnp("x", "y", "queries", "xa")
     zeros_q = jnp.asarray(np.hstack([s.queries, np.zeros((len(s.queries), 1))]))
-    for factor in olsjax.FACTORS:
-        params = _plain(paper_ols(s.x, s.y, factor=factor, intercept=True))
-        s.check(_forward(params, jq, jx), expected, f"correct centred route, factor {factor}")
+    for factor in WHITENING:
+        params = paper_ols(s.x, s.y, route=factor, intercept=True)
+        s.check(olsjax.forward(params, jq, jx), expected, f"correct centred route, factor {factor}")
         wrong = {
-            "mean of Y not added back (b_out = 0)":
-                _forward(dataclasses.replace(params, b_out=jnp.zeros_like(params.b_out)), jq, jx),
-            "queries not centred (b_q = 0)":
-                _forward(dataclasses.replace(params, b_q=jnp.zeros_like(params.b_q)), jq, jx),
+            "mean of Y not added back (b_out = 0)": olsjax.forward(
+                dataclasses.replace(params, b_out=jnp.zeros_like(params.b_out)), jq, jx
+            ),
+            "queries not centred (b_q = 0)": olsjax.forward(
+                dataclasses.replace(params, b_q=jnp.zeros_like(params.b_q)), jq, jx
+            ),
         }
-        ones = _plain(paper_ols(s.xa, s.y, factor=factor))
-        wrong["queries without their column of ones"] = _forward(ones, zeros_q, jxa)
-        values = _plain(olsjax.construct_regression_attention(s.x, factor=factor, intercept=True))
-        wrong["values form without ȳ (intercept weight 0)"] = _regression_attention(
-            dataclasses.replace(values, intercept=jnp.zeros_like(values.intercept)), jq, jx, jy
+        ones = paper_ols(s.xa, s.y, route=factor)
+        wrong["queries without their column of ones"] = olsjax.forward(ones, zeros_q, jxa)
+        values = olsjax.construct_regression_attention(s.x, route=factor, intercept=True)
+        assert values.intercept is True  # the static flag the wrong variant turns off
+        wrong["values form without ȳ (intercept off)"] = olsjax.regression_attention(
+            dataclasses.replace(values, intercept=False), jq, jx, jy
         )
         for name, prediction in wrong.items():
             error = testing.relative_error(prediction, expected)

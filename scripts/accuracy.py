@@ -55,12 +55,13 @@ def solvers() -> dict[str, Solver | None]:
     rows: dict[str, Solver | None] = {
         "olsjax forward, default (auto, 2 refinement layers)": _forward(),
     }
-    for factor in olsjax.FACTORS:
-        rows[f"olsjax forward, factor={factor}"] = _forward(factor=factor)
-    rows["olsjax forward, qr, one layer (refine=0)"] = _forward(factor="qr", refine=0)
-    rows["paper: eigh, one layer, no equilibration"] = _forward(factor="eigh", refine=0, equilibrate=False)
-    for method in ("auto", *olsjax.METHODS):
-        rows[f"olsjax.lstsq, method={method}"] = lambda x, y, m=method: np.asarray(olsjax.lstsq(x, y, method=m))
+    for name, route in olsjax.ROUTES.items():
+        if route.whitens and name != "auto":
+            rows[f"olsjax forward, route={name}"] = _forward(route=name)
+    rows["olsjax forward, qr, one layer (refine=0)"] = _forward(route="qr", refine=0)
+    rows["paper: eigh, one layer, no equilibration"] = _forward(route="eigh", refine=0, equilibrate=False)
+    for name in olsjax.ROUTES:
+        rows[f"olsjax.lstsq, route={name}"] = lambda x, y, r=name: np.asarray(olsjax.lstsq(x, y, route=r))
     rows["numpy.linalg.lstsq (rcond=None)"] = lambda x, y: np.linalg.lstsq(x, y, rcond=None)[0]
     rows["scipy.linalg.lstsq (gelsd)"] = lambda x, y: scipy.linalg.lstsq(x, y)[0]
     rows["scikit-learn LinearRegression"] = lambda x, y: LinearRegression(fit_intercept=False).fit(x, y).coef_.T

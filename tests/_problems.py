@@ -10,9 +10,22 @@ from __future__ import annotations
 import jax.numpy as jnp
 import numpy as np
 
+import olsjax
 from olsjax import testing
 
 N, D, M, Q, BATCH = 8, 3, 2, 5, 2
+
+# Route lists, derived from the routes' own facts (never a hand-kept copy of the registry).
+#: Every concrete route: all of them solve (``lstsq``).
+SOLVE_ROUTES: tuple[str, ...] = olsjax.ROUTE_NAMES
+#: Concrete routes that build a whitening factor (``construct_*``, ``hat_matrix``).
+WHITEN_ROUTES: tuple[str, ...] = tuple(
+    name for name, r in olsjax.ROUTES.items() if r.whitens and name != "auto"
+)
+#: Concrete routes that return the minimum-norm answer (accept ``rcond``).
+PINV_ROUTES: tuple[str, ...] = tuple(
+    name for name in olsjax.ROUTE_NAMES if olsjax.ROUTES[name].pseudo_inverse
+)
 #: Condition number of every "well-conditioned" design built below.
 KAPPA = 2.0
 

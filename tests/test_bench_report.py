@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
-from olsjax import bench_report
+from bench import report as bench_report
 
+ROOT = Path(__file__).resolve().parents[1]
 CPU_GROUP = "regression n=1e6 d=64 float64"
 CPU_SIZE = dict(suite="regression", n=10**6, d=64, dtype="float64", platform="cpu")
 
@@ -41,11 +45,13 @@ DOCUMENT = {
         bench("memory bandwidth", "jax copy", "bandwidth.jax", 0.1, suite="bandwidth", gbps=10.0),
         bench("memory bandwidth", "numpy copy", "bandwidth.numpy", 0.05, suite="bandwidth", gbps=20.0),
         # Fastest is numpy Cholesky at 0.4 s: ratios 0.5/0.4 = 1.25, 1.0/0.4 = 2.5, 3.0/0.4 = 7.5.
-        bench(CPU_GROUP, "olsjax.lstsq [qr, default]", "lstsq.qr", 0.5, aliases=("lstsq.default",),
+        bench(CPU_GROUP, "olsjax.lstsq [qr, default]", "lstsq.qr", 0.5, aliases=("lstsq.default", "jit.lstsq"),
               gbps=5.0, gflops=16.4, compile_s=0.2, **CPU_SIZE),
         bench(CPU_GROUP, "numpy.linalg.lstsq", "numpy.lstsq", 3.0, gbps=0.8, gflops=2.7, **CPU_SIZE),
         bench(CPU_GROUP, "sklearn", "sklearn", 1.0, gbps=2.5, gflops=8.2, **CPU_SIZE),
         bench(CPU_GROUP, "numpy Cholesky", "numpy.cholesky", 0.4, gbps=6.25, gflops=20.5, **CPU_SIZE),
+        # The public call on numpy input takes 0.6 s against its jitted core's 0.5 s: 1.2×, +100 ms.
+        bench(CPU_GROUP, "olsjax.lstsq public call, numpy input", "public.lstsq", 0.6, **CPU_SIZE),
         # Linear attention doubles with n (slope log 2 / log 2 = 1); softmax grows 8× per doubling (slope 3).
         *(attention(n, "linear", t) for n, t in ((1000, 1e-3), (2000, 2e-3), (4000, 4e-3))),
         *(attention(n, "softmax", t) for n, t in ((1000, 1e-3), (2000, 8e-3), (4000, 64e-3))),
@@ -80,7 +86,10 @@ def test_group_table_ratios_and_bandwidth_share():
     text = bench_report.markdown(DOCUMENT)
     table = table_rows(text, f"### {CPU_GROUP}")
     # Columns: median, × fastest, GB/s, % of bandwidth, GFLOP/s, compile, rounds; fastest first.
-    assert list(table) == ["numpy Cholesky", "olsjax.lstsq [qr, default]", "sklearn", "numpy.linalg.lstsq"]
+    assert list(table) == [
+        "numpy Cholesky", "olsjax.lstsq [qr, default]", "olsjax.lstsq public call, numpy input", "sklearn",
+        "numpy.linalg.lstsq",
+    ]
     assert table["olsjax.lstsq [qr, default]"] == ["500 ms", "1.25", "5", "25", "16.4", "200 ms", "3"]
     assert table["sklearn"][:4] == ["1 s", "2.50", "2.5", "12.5"]  # 2.5 / 20 = 12.5 %
     assert table["numpy.linalg.lstsq"][:2] == ["3 s", "7.50"]
@@ -91,12 +100,18 @@ def test_targets(rows):
     verdicts = {
         v.target.text: v for t in bench_report.TARGETS for v in bench_report.evaluate(t, rows, 20.0)
     }
-    numpy_target = verdicts["CPU n=10⁶ d=64 float64: default olsjax fit ≥ 4× faster than numpy.linalg.lstsq"]
+    cpu = "CPU n=10⁶ d=64 float64: "
+    numpy_target = verdicts[cpu + "default olsjax fit, jitted core, ≥ 4× faster than numpy.linalg.lstsq"]
     assert numpy_target.measured == pytest.approx(6.0) and numpy_target.met  # 3.0 / 0.5
-    sklearn_target = verdicts["CPU n=10⁶ d=64 float64: default olsjax fit ≥ 4× faster than scikit-learn"]
+    sklearn_target = verdicts[cpu + "default olsjax fit, jitted core, ≥ 4× faster than scikit-learn"]
     assert sklearn_target.measured == pytest.approx(2.0) and sklearn_target.met is False  # 1.0 / 0.5
-    within = verdicts["CPU n=10⁶ d=64 float64: default olsjax fit within 1.5× of numpy Cholesky (normal eqs)"]
+    within = verdicts[cpu + "default olsjax fit, jitted core, within 1.5× of numpy Cholesky (normal eqs)"]
     assert within.measured == pytest.approx(1.25) and within.met  # 0.5 / 0.4
+    public = "olsjax.lstsq public call (numpy input) "
+    public_numpy = verdicts[cpu + public + "≥ 4× faster than numpy.linalg.lstsq"]
+    assert public_numpy.measured == pytest.approx(5.0) and public_numpy.met  # 3.0 / 0.6
+    public_within = verdicts[cpu + public + "within 1.5× of numpy Cholesky"]
+    assert public_within.measured == pytest.approx(1.5) and public_within.met  # 0.6 / 0.4, at the limit
     gpu = verdicts["GPU batched: pre-built forward ≥ 70% of bandwidth"]
     assert gpu.measured is None and gpu.met is None
 
@@ -107,6 +122,15 @@ def test_slopes(rows):
     assert slopes == {"linear": pytest.approx(1.0), "softmax": pytest.approx(3.0)}
     verdicts = [v for t in bench_report.TARGETS if t.kind == "slope" for v in bench_report.evaluate(t, rows, None)]
     assert [(v.target.subject, v.met) for v in verdicts] == [("linear", True), ("softmax", False)]
+
+
+def test_public_calls_beside_their_cores(rows):
+    overheads = bench_report.public_overheads(rows)
+    # Only olsjax.lstsq has both rows in the document (the compile group has no public row).
+    assert [(o.group, o.what) for o in overheads] == [(CPU_GROUP, "olsjax.lstsq")]
+    assert overheads[0].ratio == pytest.approx(1.2)  # 0.6 / 0.5
+    table = table_rows(bench_report.markdown(DOCUMENT), "## Public calls against their jitted cores")
+    assert table[CPU_GROUP] == ["olsjax.lstsq", "600 ms", "500 ms", "1.20", "+100 ms"]
 
 
 def test_compile_group_shows_trace_share():
@@ -140,3 +164,15 @@ def test_run_reports_unreadable_input(tmp_path, capsys):
     missing = tmp_path / "missing.json"
     assert bench_report.run(_args(missing)) == 2
     assert "cannot read" in capsys.readouterr().err
+
+
+def test_module_entry_point(tmp_path):
+    # The command line is `python -m bench.report`, run from the repository root.
+    results = tmp_path / "r.json"
+    results.write_text(json.dumps(DOCUMENT))
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.report", str(results)],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert f"### {CPU_GROUP}" in done.stdout

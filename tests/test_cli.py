@@ -9,6 +9,7 @@ import sys
 
 import pytest
 
+import olsjax
 from olsjax import cli, verify
 
 
@@ -17,12 +18,13 @@ def test_verify_passes_writes_json_and_reports_progress(tmp_path, capsys):
     status = cli.main(["verify", "--claims", "T2", "--dtype", "float64", "--json", str(path)])
     out, err = capsys.readouterr()
     assert status == 0
-    k = len(verify.FACTORS)
+    routes = verify.WHITENING_ROUTES
+    k = len(routes)
     assert f"{k}/{k} checks passed" in out
-    assert f"[  {k}/{k}] T2 {verify.FACTORS[-1]} float64" in err  # progress goes to stderr
+    assert f"[  {k}/{k}] T2 {routes[-1]} float64" in err  # progress goes to stderr
     payload = json.loads(path.read_text())
     assert payload["passed"] is True
-    assert [r["route"] for r in payload["rows"]] == list(verify.FACTORS)
+    assert [r["route"] for r in payload["rows"]] == list(routes)
     for row in payload["rows"]:
         assert row["claim"] == "T2" and row["dtype"] == "float64"
         assert 0 <= row["value"] <= row["limit"]
@@ -50,6 +52,20 @@ def test_measurement_relations():
     assert not verify.Measurement(float("nan"), 1e-15).passed  # NaN never passes
     assert verify.Measurement(0.5, 0.0, above=True).passed
     assert not verify.Measurement(0.0, 0.0, above=True).passed
+
+
+def test_whitening_routes_come_from_the_registry():
+    assert set(verify.WHITENING_ROUTES) == {
+        name for name, r in olsjax.ROUTES.items() if r.whitens and name != "auto"
+    }
+    assert "lstsq" not in verify.WHITENING_ROUTES and "auto" not in verify.WHITENING_ROUTES
+    assert set(verify.PSEUDO_INVERSE_ROUTES) == {"svd", "eigh", "zca"}
+
+
+def test_bench_report_is_not_a_subcommand(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["bench-report"])
+    assert "invalid choice" in capsys.readouterr().err
 
 
 def test_python_dash_m_runs_the_same_command():

@@ -8,8 +8,6 @@ finite wrong answer.
 
 from __future__ import annotations
 
-import inspect
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -24,6 +22,8 @@ from ._problems import (
     M,
     N,
     Q,
+    SOLVE_ROUTES,
+    WHITEN_ROUTES,
     assert_close,
     duplicated_column,
     targets,
@@ -217,7 +217,7 @@ def test_fewer_rows_than_columns_needs_rcond(entry):
 
 
 def _routes(entry: str):
-    names = ("auto", *(olsjax.METHODS if entry == "lstsq" else olsjax.FACTORS))
+    names = ("auto", *(SOLVE_ROUTES if entry == "lstsq" else WHITEN_ROUTES))
     return [pytest.param(entry, name, id=f"{entry}-{name}") for name in names]
 
 
@@ -231,14 +231,15 @@ def _routes(entry: str):
 )
 def test_exactly_rank_deficient_x_without_rcond_is_refused(entry, route):
     x = duplicated_column(3)  # (8, 4), rank 3
-    kw = {} if route is None else {"method" if entry == "lstsq" else "factor": route}
+    kw = {} if route is None else {"route": route}
     try:
         SOLVERS[entry](x, targets(3), **kw)
     except ValueError as err:
         assert "X is rank-deficient" in str(err)
-        # Cholesky of a singular Gram matrix may break down before a rank can be read off.
+        # Cholesky of a singular Gram matrix (the first pass of both Cholesky routes) may
+        # break down before a rank can be read off.
         assert "numerical rank 3 < d=4" in str(err) or (
-            route == "cholesky" and "factorisation broke down" in str(err)
+            route in ("cholesky", "cholqr2") and "factorisation broke down" in str(err)
         )
         assert "rcond" in str(err)
     else:
@@ -265,9 +266,8 @@ def _numerically_singular() -> np.ndarray:
 def test_numerically_singular_x_is_refused_by_every_route(entry, route):
     x = _numerically_singular()
     assert np.linalg.matrix_rank(x) == D - 1  # numpy agrees it is singular to working precision
-    kw = {} if route is None else {"method" if entry == "lstsq" else "factor": route}
-    if route is not None and route != "lstsq":
-        kw["equilibrate"] = False  # the raw X is what is singular
+    kw = {} if route is None else {"route": route}
+    kw["equilibrate"] = False  # the raw X is what is singular (every route equilibrates, "lstsq" too)
     try:
         SOLVERS[entry](x, targets(9), **kw)
     except ValueError as err:
@@ -282,13 +282,13 @@ def test_equilibration_solves_the_badly_scaled_singular_looking_x(route):
     scaled = x / np.abs(x).max(axis=0)
     kappa = float(np.linalg.cond(scaled))
     assert 1e11 < kappa < 1e13 < np.linalg.cond(x)  # the premise: equilibration rescues it
-    beta = olsjax.lstsq(x, y, method=route)
+    beta = olsjax.lstsq(x, y, route=route)
     # QR/SVD of the scaled X: c·u·κ(X D⁻¹), plus the residual term (targets are not an exact fit).
     testing.assert_within_bound(
         beta, testing.exact_lstsq(x, y), kappa=kappa, p=1, tan_theta=testing.tan_theta(scaled, y)
     )
     with pytest.raises(ValueError, match="rank-deficient"):
-        olsjax.lstsq(x, y, method="cholesky")  # a Gram route still cannot resolve κ ≈ 1e12
+        olsjax.lstsq(x, y, route="cholesky")  # a Gram route still cannot resolve κ ≈ 1e12
 
 
 def _good_and_deficient():
@@ -306,28 +306,29 @@ def test_one_deficient_batch_entry_is_enough_to_refuse():
 # --- options --------------------------------------------------------------------------------
 
 
-# Under pytest the jaxtyping import hook (pyproject addopts) checks the ``Literal`` annotations
-# of ``method`` and ``factor`` before the library's own check runs, raising a TypeError; users
-# (no hook) get the library's ValueError. So each option test checks the public function for
-# either, naming the argument and the value, and ``inspect.unwrap`` of it (the undecorated
-# function users call) for the library's exact message.
+# ``route`` is annotated ``Route | str``, so the jaxtyping import hook (pyproject addopts) lets
+# any string through and the library's own ValueError is what users and tests see alike.
 
 
-def test_unknown_method_is_refused(x, y):
-    with pytest.raises((TypeError, ValueError), match=r"(?s)method.*'lu'"):
-        olsjax.lstsq(x, y, method="lu")
-    with pytest.raises(ValueError, match=r"method must be one of 'auto', 'qr', .*; got 'lu'"):
-        inspect.unwrap(olsjax.lstsq)(x, y, method="lu")
+@solver_entries
+@pytest.mark.parametrize("bad", ["lu", "pca", "Auto", "cholesky "])
+def test_unknown_route_is_refused(entry, bad, x, y):
+    with pytest.raises((TypeError, ValueError), match=r"route must be a Route object or one of 'auto', 'cholesky', .*; got"):
+        SOLVERS[entry](x, y, route=bad)
 
 
-@pytest.mark.parametrize("entry", ["construct_ols", "construct_regression_attention"])
-def test_unknown_factor_is_refused(entry, x, y):
-    fn = getattr(olsjax, entry)
-    args = (x, y) if entry == "construct_ols" else (x,)
-    with pytest.raises((TypeError, ValueError), match=r"(?s)factor.*'pca'"):
-        fn(*args, factor="pca")
-    with pytest.raises(ValueError, match=r"factor must be one of 'auto', 'eigh', .*; got 'pca'"):
-        inspect.unwrap(fn)(*args, factor="pca")
+@pytest.mark.parametrize("entry", ["construct_ols", "construct_regression_attention", "hat_matrix"])
+def test_the_solve_only_route_cannot_whiten(entry, x, y):
+    with pytest.raises(ValueError, match=r"route 'lstsq' builds no whitening factor"):
+        SOLVERS[entry](x, y, route="lstsq")
+
+
+@pytest.mark.parametrize("old", ["method", "factor"])
+def test_the_0_1_keywords_are_gone(old, x, y):
+    with pytest.raises(TypeError, match=old):
+        olsjax.lstsq(x, y, **{old: "qr"})
+    with pytest.raises(TypeError, match=old):
+        olsjax.construct_ols(x, y, **{old: "qr"})
 
 
 @solver_entries
@@ -350,17 +351,20 @@ def test_rcond_must_lie_in_unit_interval(entry, rcond, x, y):
      ("construct_regression_attention", "qr"), ("construct_regression_attention", "cholesky")],
 )
 def test_rcond_needs_a_route_that_can_pseudo_invert(entry, route, x, y):
-    kw = {"method" if entry == "lstsq" else "factor": route}
-    with pytest.raises(ValueError, match=rf"rcond \(minimum-norm solution\) needs a spectral route.*'{route}' cannot"):
+    kw = {"route": route}
+    with pytest.raises(ValueError, match=rf"rcond \(minimum-norm solution\) needs a route that pseudo-inverts.*'{route}' cannot"):
         SOLVERS[entry](x, y, rcond=1e-6, **kw)
 
 
-def test_ridge_as_a_tracer_is_refused(x, y):
-    # ridge selects the compiled program (static): a traced value cannot be honoured.
-    with pytest.raises(TypeError, match=r"ridge"):  # the hook's annotation check, or the library's
-        jax.jit(lambda r: olsjax.lstsq(x, y, ridge=r))(0.5)
-    with pytest.raises(TypeError, match=r"ridge must be a Python float; it is a static argument"):
-        jax.jit(lambda r: inspect.unwrap(olsjax.lstsq)(x, y, ridge=r))(0.5)
+@solver_entries
+def test_ridge_as_a_tracer_is_honoured(entry, x, y):
+    # Since 0.2 ridge is traced (only its presence is static): a jitted ridge is the eager one.
+    eager = SOLVERS[entry](x, y, ridge=0.5)
+    jitted = jax.jit(lambda r: SOLVERS[entry](x, y, ridge=r))(0.5)
+    assert jax.tree_util.tree_structure(jitted) == jax.tree_util.tree_structure(eager)
+    for a, e in zip(jax.tree_util.tree_leaves(jitted), jax.tree_util.tree_leaves(eager)):
+        # The same compiled core, called from inside another jit: fusion may differ by a few ulps.
+        assert_close(a, e, 1e-13)
 
 
 # --- under jit: NaN, never finite garbage ----------------------------------------------------
@@ -378,12 +382,18 @@ def test_jitted_lstsq_on_deficient_x_is_all_nan():
     assert np.all(np.isnan(np.asarray(beta)))
 
 
-@pytest.mark.parametrize("method", olsjax.METHODS)
-def test_jitted_lstsq_poisons_only_the_deficient_entry(method):
+@pytest.mark.parametrize("route", ("auto", *SOLVE_ROUTES))
+def test_jitted_lstsq_poisons_only_the_deficient_entry(route):
     x, y = _good_and_deficient()
-    beta = np.asarray(jax.jit(lambda a, b: olsjax.lstsq(a, b, method=method))(x, y))
+    beta, info = jax.jit(lambda a, b: olsjax.lstsq(a, b, route=route, info=True))(x, y)
+    beta = np.asarray(beta)
     assert np.all(np.isnan(beta[1]))
-    assert_close(beta[0], olsjax.lstsq(x[0], y[0], method=method), 1e-13)
+    # Auto picks one route for the whole batch, from its worst task: the deficient design
+    # (κ(C) huge or its Cholesky broken down) sends the batch to the SVD.
+    ran = "svd" if route == "auto" else route
+    assert info.route_name == ran
+    assert int(info.rank[0]) == D + 1  # the deficient task's rank may be -1 (Cholesky broke down)
+    assert_close(beta[0], olsjax.lstsq(x[0], y[0], route=ran), 1e-13)
     assert_close(beta[0], np.linalg.lstsq(x[0], y[0], rcond=None)[0], 1e-11)
 
 
@@ -394,15 +404,15 @@ def test_jitted_hat_matrix_poisons_only_the_deficient_entry():
     assert_close(h[0], x[0] @ np.linalg.pinv(x[0]), 1e-11)
 
 
-@pytest.mark.parametrize("factor", olsjax.FACTORS)
-def test_jitted_constructions_predict_nan_only_for_the_deficient_entry(factor):
+@pytest.mark.parametrize("route", ("auto", *WHITEN_ROUTES))
+def test_jitted_constructions_predict_nan_only_for_the_deficient_entry(route):
     x, y = _good_and_deficient()
     xs = np.stack([np.concatenate([well_conditioned(6, n=Q), np.ones((Q, 1))], axis=1)] * BATCH)
 
     @jax.jit
     def predictions(a, b, queries):
-        params = olsjax.construct_ols(a, b, factor=factor)
-        ra = olsjax.construct_regression_attention(a, factor=factor)
+        params = olsjax.construct_ols(a, b, route=route)
+        ra = olsjax.construct_regression_attention(a, route=route)
         return olsjax.forward(params, queries, a), olsjax.regression_attention(ra, queries, a, b)
 
     expected = xs[0] @ np.linalg.lstsq(x[0], y[0], rcond=None)[0]
@@ -415,7 +425,7 @@ def test_jitted_constructions_predict_nan_only_for_the_deficient_entry(factor):
 
 def test_numpy_and_jax_arrays_are_accepted_alike(x, y):
     ref = np.linalg.lstsq(x, y, rcond=None)[0]
-    # κ = 2 and QR is backward stable: error ~ u·κ·n ≈ 4e-15, 1e-13 leaves ample margin.
+    # κ = 2 and auto takes Cholesky: error ~ u·κ²·n ≈ 4e-15, 1e-13 leaves ample margin.
     assert_close(olsjax.lstsq(x, y), ref, 1e-13)
     assert_close(olsjax.lstsq(jnp.asarray(x), jnp.asarray(y)), ref, 1e-13)
 
@@ -426,27 +436,30 @@ def test_numpy_and_jax_arrays_are_accepted_alike(x, y):
 @pytest.mark.parametrize(
     ("kappa", "route"), [(1.5, "cholesky"), (1e4, "cholqr2"), (1e9, "svd")]
 )
-def test_auto_route_is_chosen_by_condition_and_named_on_the_parameters(kappa, route):
+def test_auto_route_is_chosen_by_condition_and_reported_by_info(kappa, route):
     # cholesky up to κ = 4, cholqr2 up to its proven limit (~1e6 at 33 x 5 in float64), svd beyond.
     p = testing.make_problem(np.random.default_rng(5), 33, 5, kappa=kappa)
-    assert olsjax.construct_ols(p.x, p.y).route == f"auto:{route}"
-    assert olsjax.construct_regression_attention(p.x).route == f"auto:{route}"
+    assert olsjax.select_route(p.x).name == route
+    assert olsjax.construct_ols(p.x, p.y, info=True)[1].route_name == route
+    assert olsjax.construct_regression_attention(p.x, info=True)[1].route_name == route
+    assert olsjax.lstsq(p.x, p.y, info=True)[1].route_name == route
 
 
-def test_auto_route_under_jit_is_chosen_on_device_and_named_auto():
+def test_auto_route_under_jit_is_chosen_on_device_and_reported_as_data():
     p = testing.make_problem(np.random.default_rng(5), 33, 5, kappa=1e9)
-    seen = []
 
     @jax.jit
     def fit(x, y):
-        params = olsjax.construct_ols(x, y)
-        seen.append(params.route)
-        return olsjax.forward(params, x, x)
+        params, info = olsjax.construct_ols(x, y, info=True)
+        return olsjax.forward(params, x, x), info.route
 
     x, y = jnp.asarray(p.x), jnp.asarray(p.y)
     eager = olsjax.forward(olsjax.construct_ols(x, y), x, x)
-    np.testing.assert_allclose(fit(x, y), eager, rtol=1e-12)  # same route, same rounding
-    assert seen == ["auto"]
+    out, route = fit(x, y)
+    np.testing.assert_allclose(out, eager, rtol=1e-12)  # same route, same rounding
+    assert olsjax.ROUTE_NAMES[int(route)] == "svd"
+    with pytest.raises(TypeError, match="select_route reads the data"):
+        jax.jit(lambda a: olsjax.select_route(a).name)(x)
 
 
 @pytest.mark.parametrize("refine", [-1, 1.5, "2"])

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 
-import jax
 import numpy as np
 import pytest
 
@@ -21,7 +20,10 @@ from ._problems import (
     KAPPA,
     M,
     N,
+    PINV_ROUTES,
     Q,
+    SOLVE_ROUTES,
+    WHITEN_ROUTES,
     assert_close,
     exact_low_rank,
     gaussian,
@@ -33,9 +35,8 @@ from ._problems import (
     well_conditioned,
 )
 
-methods = pytest.mark.parametrize("method", olsjax.METHODS)
-#: Routes that can return the minimum-norm solution.
-PINV_METHODS = ("svd", "eigh", "lstsq")
+#: Every route ``lstsq`` takes: the concrete ones and ``"auto"``.
+routes = pytest.mark.parametrize("route", ("auto", *SOLVE_ROUTES))
 # κ = 2: the worst (Gram) routes err by ~u·κ²·n ≈ 1e-14; 1e-12 is 100× above that, far
 # below the O(1) error of any wrong formula.
 TOL = 1e-12
@@ -50,45 +51,45 @@ def test_designs_have_the_advertised_conditioning():
     assert np.linalg.matrix_rank(exact_low_rank(0)) == 2
 
 
-# Batched problems throughout: each method then compiles once for this module, and every
+# Batched problems throughout: each route then compiles once for this module, and every
 # batch entry is compared with numpy on its own.
 
 
-@methods
-def test_lstsq_matches_numpy(method):
+@routes
+def test_lstsq_matches_numpy(route):
     x, y = well_conditioned(1, batch=(BATCH,)), targets(1, batch=(BATCH,))
-    beta = np.asarray(olsjax.lstsq(x, y, method=method))
+    beta = np.asarray(olsjax.lstsq(x, y, route=route))
     assert beta.shape == (BATCH, D, M)
     for b in range(BATCH):
         assert_close(beta[b], np.linalg.lstsq(x[b], y[b], rcond=None)[0], TOL)
 
 
-@methods
-def test_lstsq_residual_is_orthogonal_to_the_columns(method):
+@routes
+def test_lstsq_residual_is_orthogonal_to_the_columns(route):
     # Normal equations Xᵀ(Y − Xβ) = 0, scaled by ‖X‖‖Y‖; an independent check of optimality.
     x, y = well_conditioned(2, batch=(BATCH,)), targets(2, batch=(BATCH,))
-    beta = np.asarray(olsjax.lstsq(x, y, method=method))
+    beta = np.asarray(olsjax.lstsq(x, y, route=route))
     for b in range(BATCH):
         scale = np.linalg.norm(x[b]) * np.linalg.norm(y[b])
         # Backward-stable solvers leave Xᵀr at u·‖X‖‖Y‖ times a small factor (κ² for Gram routes).
         assert np.linalg.norm(x[b].T @ (y[b] - x[b] @ beta[b])) <= 1e-13 * scale
 
 
-@methods
-def test_ridge_matches_closed_form(method):
+@routes
+def test_ridge_matches_closed_form(route):
     x, y = well_conditioned(0), targets(0)
-    beta = olsjax.lstsq(x, y, method=method, ridge=LAM)
+    beta = olsjax.lstsq(x, y, route=route, ridge=LAM)
     assert_close(beta, np_ridge(x, y, LAM), TOL)
     # The ridge term must actually act: the OLS answer is far from the ridge one.
     assert rel_err(np_ols(x, y), np_ridge(x, y, LAM)) > 1e-3
 
 
-@pytest.mark.parametrize("method", ["qr", "svd"])
-def test_ridge_allows_fewer_rows_than_columns(method):
+@pytest.mark.parametrize("route", ["qr", "svd"])
+def test_ridge_allows_fewer_rows_than_columns(route):
     x = well_conditioned(3).T.copy()  # (3, 8)
     y = targets(3, n=D)
     # (XᵀX + λI) has eigenvalues in [λ, 4n+λ]: κ ≤ 65, so 1e-12 is still 100× the rounding bound.
-    assert_close(olsjax.lstsq(x, y, method=method, ridge=LAM), np_ridge(x, y, LAM), 1e-12)
+    assert_close(olsjax.lstsq(x, y, route=route, ridge=LAM), np_ridge(x, y, LAM), 1e-12)
 
 
 def test_hat_matrix_matches_numpy():
@@ -122,20 +123,20 @@ def test_hat_matrix_batched_matches_numpy_per_problem():
 RCOND = 1e-6
 
 
-@pytest.mark.parametrize("method", PINV_METHODS)
-def test_rcond_gives_the_minimum_norm_solution(method):
+@pytest.mark.parametrize("route", ("auto", *PINV_ROUTES))
+def test_rcond_gives_the_minimum_norm_solution(route):
     x, y = exact_low_rank(5), targets(5)
-    beta = olsjax.lstsq(x, y, method=method, rcond=RCOND)
+    beta = olsjax.lstsq(x, y, route=route, rcond=RCOND)
     # The min-norm solution is well-conditioned on the range of X (s_max/s_r ≈ 2-10 here):
     # errors ~ u·κ_r² ≤ 1e-13 even for eigh, 1e-11 leaves margin for the discarded directions.
     assert_close(beta, np.linalg.pinv(x) @ y, 1e-11)
 
 
-@pytest.mark.parametrize("method", PINV_METHODS)
-def test_rcond_with_fewer_rows_than_columns(method):
+@pytest.mark.parametrize("route", PINV_ROUTES)
+def test_rcond_with_fewer_rows_than_columns(route):
     x = well_conditioned(6).T.copy()  # (3, 8): full row rank, infinitely many solutions
     y = targets(6, n=D)
-    beta = olsjax.lstsq(x, y, method=method, rcond=RCOND)
+    beta = olsjax.lstsq(x, y, route=route, rcond=RCOND)
     # κ of the (3, 8) design is 2; Gram route squares it: ~u·4·8, so 1e-12 is generous.
     assert_close(beta, np.linalg.pinv(x) @ y, 1e-12)
 
@@ -163,10 +164,10 @@ def test_the_rcond_the_error_message_suggests_gives_the_minimum_norm_answer(entr
     assert 0 < rcond < 1
     expected = np.linalg.pinv(x) @ y
     if entry == "lstsq":
-        got, want = olsjax.lstsq(x, y, method=route, rcond=rcond), expected
+        got, want = olsjax.lstsq(x, y, route=route, rcond=rcond), expected
     else:
         xs = gaussian(7, (Q, N))  # out-of-sample queries reach the null space of X
-        params = olsjax.construct_ols(x, y, factor=route, rcond=rcond)
+        params = olsjax.construct_ols(x, y, route=route, rcond=rcond)
         got, want = olsjax.forward(params, j(xs), j(x)), xs @ expected
     # κ = 2 on the row space; even a Gram route is good to ~u·κ²·d ≈ 1e-14 there. Keeping a
     # noise direction instead gives O(1) errors.
@@ -197,18 +198,18 @@ def test_condition_number_batched():
     np.testing.assert_allclose(c, [np.linalg.cond(x[0]), np.linalg.cond(x[1])], rtol=1e-12)
 
 
-@pytest.mark.parametrize("factor", olsjax.FACTORS)
-def test_constructed_transformer_predicts_like_numpy_ols(factor):
+@pytest.mark.parametrize("route", ("auto", *WHITEN_ROUTES))
+def test_constructed_transformer_predicts_like_numpy_ols(route):
     x, y = well_conditioned(0), targets(0)
     xs = well_conditioned(8, n=5)
-    params = olsjax.construct_ols(x, y, factor=factor)
+    params = olsjax.construct_ols(x, y, route=route)
     assert_close(olsjax.forward(params, j(xs), j(x)), xs @ np.linalg.lstsq(x, y, rcond=None)[0], TOL)
 
 
 def test_regression_attention_with_intercept_predicts_like_numpy_ols():
     x, y = well_conditioned(0), targets(0)
     xs = well_conditioned(8, n=5)
-    ra = olsjax.construct_regression_attention(x, factor="svd", intercept=True)
+    ra = olsjax.construct_regression_attention(x, route="svd", intercept=True)
     ones = np.ones((N, 1))
     coef = np.linalg.lstsq(np.concatenate([ones, x], axis=1), y, rcond=None)[0]
     expected = coef[0] + xs @ coef[1:]
@@ -216,11 +217,16 @@ def test_regression_attention_with_intercept_predicts_like_numpy_ols():
     assert_close(olsjax.regression_attention(ra, j(xs), j(x), j(y)), expected, TOL)
 
 
-@pytest.mark.parametrize("factor", olsjax.FACTORS)
-def test_whiten_factor_whitens(factor):
+@pytest.mark.parametrize("route", WHITEN_ROUTES)
+def test_one_layer_construction_holds_the_whitening_factor(route):
+    # The whitening factor is W_Q = W_K = W_V of the paper's one-layer construction (refine=0),
+    # with P = Lᵀ XᵀY / n in the head when there is no ridge.
     x, y = well_conditioned(0), targets(0)
-    w = jax.jit(olsjax.whiten, static_argnums=2)(j(x), j(y), factor)  # one compile, not one per op
-    l, p = np.asarray(w.l), np.asarray(w.p)
+    params = olsjax.construct_ols(x, y, route=route, refine=0)
+    l, p = np.asarray(params.w_q), np.asarray(params.w_p)
+    np.testing.assert_array_equal(params.w_k, l)
+    np.testing.assert_array_equal(params.w_v, l)
+    assert params.w_r is None and params.refinements == 0
     sigma = x.T @ x / N
     # Σ has κ = 4 here; L Lᵀ = Σ⁻¹ and P = Lᵀ XᵀY/n to ~u·κ², so 1e-12 is generous.
     assert_close(l @ l.T, np.linalg.inv(sigma), TOL)

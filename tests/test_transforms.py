@@ -2,8 +2,8 @@
 
 Every public function under ``jax.jit`` and ``jax.vmap`` gives the eager numbers;
 leading batch dimensions equal a Python loop; vector targets give squeezed
-results; ``jax.grad`` through ``forward`` matches the analytic gradient; float32
-stays float32 and float64 stays float64.
+results (``lstsq`` and ``forward`` alike); ``jax.grad`` through ``forward``
+matches the analytic gradient; float32 stays float32 and float64 stays float64.
 """
 
 from __future__ import annotations
@@ -17,7 +17,21 @@ import pytest
 
 import olsjax
 
-from ._problems import BATCH, D, M, N, Q, assert_close, gaussian, j, np_ols, targets, well_conditioned
+from ._problems import (
+    BATCH,
+    D,
+    M,
+    N,
+    Q,
+    SOLVE_ROUTES,
+    WHITEN_ROUTES,
+    assert_close,
+    gaussian,
+    j,
+    np_ols,
+    targets,
+    well_conditioned,
+)
 
 K = 4  # hidden width of the hand-built transformers
 
@@ -31,14 +45,14 @@ def custom_transformer(seed: int, batch: tuple[int, ...] = ()) -> olsjax.LinearT
     """A LinearTransformer with Gaussian weights and biases (not a construction)."""
     g = lambda i, *shape: j(gaussian(100 * seed + i, (*batch, *shape)))  # noqa: E731
     return olsjax.LinearTransformer(
-        g(0, D, K), g(1, D, K), g(2, D, K), g(3, K, K), g(4, K, M),
-        g(5, K), g(6, K), g(7, K), g(8, M),
+        w_q=g(0, D, K), w_k=g(1, D, K), w_v=g(2, D, K), w_ffn=g(3, K, K), w_p=g(4, K, M),
+        b_q=g(5, K), b_k=g(6, K), b_v=g(7, K), b_out=g(8, M),
     )
 
 
 def custom_regression_attention(seed: int, batch: tuple[int, ...] = ()) -> olsjax.RegressionAttention:
     g = lambda i, *shape: j(gaussian(100 * seed + 50 + i, (*batch, *shape)))  # noqa: E731
-    return olsjax.RegressionAttention(g(0, D, K), g(1, D, K), g(2, K), g(3, K), j(np.ones(batch)))
+    return olsjax.RegressionAttention(w_q=g(0, D, K), w_k=g(1, D, K), b_q=g(2, K), b_k=g(3, K), intercept=True)
 
 
 def np_transformer(p: olsjax.LinearTransformer, xs: np.ndarray, x: np.ndarray) -> dict[str, np.ndarray]:
@@ -69,12 +83,17 @@ CASES = {
     "lstsq": Case(lambda x, y: olsjax.lstsq(x, y), _xy),
     "hat_matrix": Case(lambda x: olsjax.hat_matrix(x), lambda b: _xy(b)[:1]),
     "condition_number": Case(olsjax.condition_number, lambda b: _xy(b)[:1]),
-    "construct_ols": Case(lambda x, y: olsjax.construct_ols(x, y, factor="eigh"), _xy),
+    "construct_ols": Case(lambda x, y: olsjax.construct_ols(x, y, route="eigh"), _xy),
     "construct_regression_attention": Case(
-        lambda x: olsjax.construct_regression_attention(x, factor="svd", intercept=True),
+        lambda x: olsjax.construct_regression_attention(x, route="svd", intercept=True),
         lambda b: _xy(b)[:1],
     ),
-    "whiten": Case(lambda x, y: olsjax.whiten(x, y, "cholesky"), lambda b: tuple(map(j, _xy(b)))),
+    # The whitening factor L (what olsjax.whiten returned in 0.1): W_Q of the one-layer construction.
+    "whitening_factor": Case(
+        lambda x, y: olsjax.construct_ols(x, y, route="cholesky", refine=0).w_q,
+        lambda b: tuple(map(j, _xy(b))),
+    ),
+    "lstsq_ridge": Case(lambda x, y: olsjax.lstsq(x, y, route="qr", ridge=0.5), _xy),
     "forward": Case(
         olsjax.forward, lambda b: (custom_transformer(1, b), *map(j, _x_xs(b)))
     ),
@@ -118,12 +137,12 @@ CASES = {
 
 
 def _compare(actual, expected, tol):
-    """Same pytree structure (static ``route`` included), every leaf within ``tol``."""
+    """Same pytree structure (static fields and absent biases included), every leaf within ``tol``."""
     assert jax.tree_util.tree_structure(actual) == jax.tree_util.tree_structure(expected)
     for a, e in zip(jax.tree_util.tree_leaves(actual), jax.tree_util.tree_leaves(expected)):
         a, e = np.asarray(a), np.asarray(e)
         assert a.dtype == e.dtype
-        if not np.any(e):  # all-zero leaves (biases of a construction without intercept)
+        if not np.any(e):  # an all-zero leaf has no relative error: it must stay exactly zero
             np.testing.assert_array_equal(a, e)
         else:
             assert_close(a, e, tol)
@@ -168,22 +187,22 @@ def test_two_leading_batch_dimensions():
     beta = np.asarray(olsjax.lstsq(x, y))
     assert beta.shape == (BATCH, 3, D, M)
     for idx in np.ndindex(BATCH, 3):
-        # κ = 2, QR: ~u·κ·n; 1e-12 is generous.
+        # κ = 2, auto takes Cholesky (error ~u·κ²·n ≈ 1e-14 with κ² = 4); 1e-12 is generous.
         assert_close(beta[idx], np.linalg.lstsq(x[idx], y[idx], rcond=None)[0], 1e-12)
 
 
 # --- vector targets ---------------------------------------------------------------------------
 
 
-# The squeeze happens in the wrapper, identically for every route; "lstsq" is the one route
+# The squeeze happens in the core, identically for every route; "lstsq" is the one route
 # with its own batching code (an explicit vmap per batch dimension).
-@pytest.mark.parametrize(("method", "batch"), [("qr", ()), ("lstsq", (BATCH,))])
-def test_vector_targets_give_vector_coefficients(method, batch):
+@pytest.mark.parametrize(("route", "batch"), [("qr", ()), ("lstsq", (BATCH,))])
+def test_vector_targets_give_vector_coefficients(route, batch):
     x, y = well_conditioned(21, batch=batch), targets(21, m=None, batch=batch)
-    beta = olsjax.lstsq(x, y, method=method)
+    beta = olsjax.lstsq(x, y, route=route)
     assert beta.shape == (*batch, D)
     # The vector case must be the (n, 1) case squeezed, bit for bit: same program, same data.
-    np.testing.assert_array_equal(beta, olsjax.lstsq(x, y[..., None], method=method)[..., 0])
+    np.testing.assert_array_equal(beta, olsjax.lstsq(x, y[..., None], route=route)[..., 0])
     # κ = 2: backward-stable routes are within ~u·κ·n of numpy.
     assert_close(beta, np_ols(x, y[..., None])[..., 0], 1e-12)
 
@@ -192,11 +211,29 @@ def test_vector_targets_build_a_single_output_transformer():
     x, y = well_conditioned(21), targets(21, m=None)
     xs = well_conditioned(22, n=Q)
     vec, col = olsjax.construct_ols(x, y), olsjax.construct_ols(x, y[:, None])
-    _compare(vec, col, 0.0)  # same program on the same numbers: identical leaves
+    assert vec.vector and not col.vector  # the only difference: a static flag
+    for a, b in zip(jax.tree_util.tree_leaves(vec), jax.tree_util.tree_leaves(col), strict=True):
+        np.testing.assert_array_equal(a, b)  # same program on the same numbers: identical leaves
+    assert vec.w_p.shape == (D, 1)
     out = olsjax.forward(vec, j(xs), j(x))
-    assert out.shape == (Q, 1)  # documented: a vector Y gives m = 1
-    # κ = 2 with the QR factor: ~u·κ·n relative.
-    assert_close(out[:, 0], xs @ np.linalg.lstsq(x, y, rcond=None)[0], 1e-12)
+    assert out.shape == (Q,)  # documented: a vector Y gives (q,) predictions, like lstsq gives (d,)
+    np.testing.assert_array_equal(out, olsjax.forward(col, j(xs), j(x))[:, 0])
+    # κ = 2 and the default route is Cholesky plus two refinement layers: ~u·κ·n relative.
+    assert_close(out, xs @ np.linalg.lstsq(x, y, rcond=None)[0], 1e-12)
+
+
+def test_vector_targets_in_regression_attention():
+    x, y = well_conditioned(21), targets(21, m=None)
+    xs = well_conditioned(22, n=Q)
+    ra = olsjax.construct_regression_attention(x)
+    out = olsjax.regression_attention(ra, j(xs), j(x), j(y))
+    assert out.shape == (Q,)
+    np.testing.assert_array_equal(out, olsjax.regression_attention(ra, j(xs), j(x), j(y[:, None]))[:, 0])
+    w = olsjax.effective_weights(ra, j(x), j(y))
+    assert w.shape == (D,)
+    # κ = 2, one whitening factor from Cholesky of Σ (κ(Σ) = 4): ~u·κ²·n, 1e-12 is generous.
+    assert_close(out, xs @ np.linalg.lstsq(x, y, rcond=None)[0], 1e-12)
+    assert_close(w, np.linalg.lstsq(x, y, rcond=None)[0], 1e-12)
 
 
 # --- gradients --------------------------------------------------------------------------------
@@ -228,7 +265,7 @@ def test_grad_of_forward_matches_analytic_for_any_weights():
     # f = hidden · W_P + b_out: d(Σf)/dW_P = hiddenᵀ 1 and d(Σf)/db_out = q·1.
     assert_close(g_params.w_p, ref["hidden"].T @ ones, 1e-13)
     np.testing.assert_array_equal(g_params.b_out, np.full(M, float(Q)))
-    assert g_params.route == p.route
+    assert jax.tree_util.tree_structure(g_params) == jax.tree_util.tree_structure(p)
 
 
 # --- dtypes -----------------------------------------------------------------------------------
@@ -238,12 +275,12 @@ def test_grad_of_forward_matches_analytic_for_any_weights():
 F32_TOL = 1e-5
 
 
-@pytest.mark.parametrize("method", olsjax.METHODS)
+@pytest.mark.parametrize("route", ("auto", *SOLVE_ROUTES))
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_lstsq_keeps_the_dtype(method, dtype):
+def test_lstsq_keeps_the_dtype(route, dtype):
     # Batched, the shape test_linalg compiles the float64 routes for.
     x, y = well_conditioned(27, batch=(BATCH,), dtype=dtype), targets(27, batch=(BATCH,), dtype=dtype)
-    beta = olsjax.lstsq(x, y, method=method)
+    beta = olsjax.lstsq(x, y, route=route)
     assert beta.dtype == dtype
     ref = np_ols(x.astype(np.float64), y.astype(np.float64))
     assert_close(np.asarray(beta, np.float64), ref, F32_TOL)
@@ -261,12 +298,12 @@ def test_other_solvers_keep_the_dtype(dtype):
     assert float(olsjax.condition_number(x)) == pytest.approx(np.linalg.cond(x64), rel=F32_TOL)
 
 
-@pytest.mark.parametrize("factor", olsjax.FACTORS)
-def test_constructions_keep_float32(factor):
+@pytest.mark.parametrize("route", ("auto", *WHITEN_ROUTES))
+def test_constructions_keep_float32(route):
     x, y = well_conditioned(28, dtype=np.float32), targets(28, dtype=np.float32)
     xs = well_conditioned(29, n=Q, dtype=np.float32)
     # intercept and ridge exercise the centring, bias and ridge-head code paths too.
-    params = olsjax.construct_ols(x, y, factor=factor, ridge=0.5, intercept=True)
+    params = olsjax.construct_ols(x, y, route=route, ridge=0.5, intercept=True)
     assert {leaf.dtype for leaf in jax.tree_util.tree_leaves(params)} == {np.dtype(np.float32)}
     out = olsjax.forward(params, j(xs), j(x))
     assert out.dtype == np.float32
@@ -280,7 +317,7 @@ def test_constructions_keep_float32(factor):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_regression_attention_keeps_the_dtype(dtype):
     x, y = well_conditioned(28, dtype=dtype), targets(28, dtype=dtype)
-    ra = olsjax.construct_regression_attention(x, factor="svd", intercept=True)
+    ra = olsjax.construct_regression_attention(x, route="svd", intercept=True)
     assert {leaf.dtype for leaf in jax.tree_util.tree_leaves(ra)} == {np.dtype(dtype)}
     assert olsjax.regression_attention(ra, j(x), j(x), j(y)).dtype == dtype
     assert olsjax.effective_weights(ra, j(x), j(y)).dtype == dtype
@@ -289,8 +326,8 @@ def test_regression_attention_keeps_the_dtype(dtype):
 def test_constructions_keep_float64():
     # The float64 construction tests elsewhere compare values; here only that nothing downcasts.
     x, y = well_conditioned(28), targets(28)
-    for factor in olsjax.FACTORS:
-        params = olsjax.construct_ols(x, y, factor=factor)
+    for route in ("auto", *WHITEN_ROUTES):
+        params = olsjax.construct_ols(x, y, route=route)
         assert {leaf.dtype for leaf in jax.tree_util.tree_leaves(params)} == {np.dtype(np.float64)}
         assert olsjax.forward(params, j(x), j(x)).dtype == np.float64
 

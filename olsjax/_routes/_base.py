@@ -21,7 +21,7 @@ import dataclasses
 from typing import ClassVar, NamedTuple
 
 import jax.numpy as jnp
-from jaxtyping import Array, Float, Int
+from jaxtyping import Array, Bool, Float, Int
 
 from .._linalg import unit_roundoff
 
@@ -70,10 +70,16 @@ class Route(abc.ABC):
     name: ClassVar[str]
     #: Forms ``XᵀX``: error ``∝ κ²`` and rank resolved only down to ``√(d·u)·s_max``.
     forms_gram: ClassVar[bool]
+    #: The power ``p`` of ``κ`` in the route's forward error ``c·u·κ^p`` (THEOREMS.md):
+    #: 2 for routes whose answer inherits the rounding of ``XᵀX``, 1 for the others.
+    kappa_power: ClassVar[int]
     #: Can return the minimum-norm answer of a rank-deficient problem (takes ``rcond``).
     pseudo_inverse: ClassVar[bool]
     #: Can build a whitening factor ``L`` (every route but JAX's ``lstsq``).
     whitens: ClassVar[bool] = True
+    #: Works from the moments ``G = XᵀX``, ``B = XᵀY`` alone (``whiten_gram``,
+    #: ``solve_gram``): large host inputs are then streamed in row blocks.
+    from_gram: ClassVar[bool] = False
 
     def rank_tolerance(self, n: Float[Array, ""], d: int, dtype) -> Float[Array, ""]:
         """Relative singular-value cutoff under which ``X`` counts as rank-deficient.
@@ -96,6 +102,21 @@ class Route(abc.ABC):
     def solve(self, x, y, n, ridge, rcond, scale) -> Solution:
         """``β`` of ``X D⁻¹`` (coefficients of the scaled columns) and the spectrum."""
 
+    def whiten_gram(self, g, b, n, ridge, rcond, scale) -> Whitening:
+        """``whiten`` from ``G = XᵀX`` and ``B = XᵀY`` (routes with ``from_gram``)."""
+        raise NotImplementedError(f"route {self.name!r} needs X itself")
+
+    def solve_gram(self, g, b, n, ridge, rcond, scale) -> Solution:
+        """``solve`` from ``G = XᵀX`` and ``B = XᵀY`` (routes with ``from_gram``)."""
+        raise NotImplementedError(f"route {self.name!r} needs X itself")
+
+    def run_gram(self, method: str, g, b, n, ridge, rcond, scale) -> tuple[Ran, Bool[Array, ""]]:
+        """``whiten_gram`` or ``solve_gram``, and whether that was the whole answer (``Auto``
+        may need ``X`` after all: then the caller falls back to the route on ``X``)."""
+        out = getattr(self, method + "_gram")(g, b, n, ridge, rcond, scale)
+        ran = Ran(out, jnp.asarray(route_id(self)), self.rank_tolerance(n, g.shape[-1], g.dtype))
+        return ran, jnp.asarray(True)
+
     def select(self, rcond) -> Route:
         """The concrete route that serves a request (``Auto`` may hand a pseudo-inverse to the SVD)."""
         del rcond
@@ -105,6 +126,3 @@ class Route(abc.ABC):
         """``whiten`` or ``solve`` (``method``), with the route that ran and its rank tolerance."""
         out = getattr(self, method)(x, y, n, ridge, rcond, scale)
         return Ran(out, jnp.asarray(route_id(self)), self.rank_tolerance(n, x.shape[-1], x.dtype))
-
-    def __str__(self) -> str:
-        return self.name

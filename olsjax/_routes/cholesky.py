@@ -1,4 +1,8 @@
-"""Cholesky of the normal equations: ``Σ_λ = C Cᵀ``, ``L = C⁻ᵀ``. Forms ``XᵀX``: error ``∝ κ²``."""
+"""Cholesky of the normal equations: ``Σ_λ = C Cᵀ``, ``L = C⁻ᵀ``. Forms ``XᵀX``: error ``∝ κ²``.
+
+Works from the moments ``G = XᵀX``, ``B = XᵀY`` alone (``from_gram``), so
+large host inputs can be streamed to it in row blocks.
+"""
 
 from __future__ import annotations
 
@@ -12,30 +16,25 @@ from .._linalg import gram, identity, mT, scale_gram, scale_rows, singular_value
 from ._base import Route, Solution, Whitening
 
 
-def gram_cholesky(x, n, ridge, scale):
-    """Lower ``C`` with ``C Cᵀ = Σ_λ = (D⁻¹XᵀXD⁻¹ + λI)/n``: the first pass of both Cholesky routes."""
-    g = scale_gram(gram(x), scale)
+def factor(g, n, ridge, scale):
+    """Lower ``C`` with ``C Cᵀ = Σ_λ = (D⁻¹GD⁻¹ + λI)/n``: the first pass of both Cholesky routes."""
+    g = scale_gram(g, scale)
     if ridge is not None:
-        g = g + ridge * identity(x)
+        g = g + ridge * identity(g)
     return jnp.linalg.cholesky(g / n)
 
 
-def spectrum(c, n):
-    """Singular values of ``X`` (stacked over ``√λ I``) from ``C``: ``√n·σ(C)``."""
-    return jnp.sqrt(n) * singular_values(c)
-
-
-def whiten_from(c, x, y, n, scale) -> Whitening:
-    """Whitening from a computed ``C`` (``Auto`` reuses its estimate's factor)."""
+def whiten_from(c, s, b, n, scale) -> Whitening:
+    """Whitening from ``C``, its singular values ``s`` and ``B = XᵀY`` (``Auto`` reuses its estimate's ``C``)."""
     c_inv = solve_triangular(c, identity(c), lower=True)
-    p = solve_triangular(c, scale_rows(xty(x, y), scale) / n, lower=True)
-    return Whitening(mT(c_inv), p, spectrum(c, n))
+    p = solve_triangular(c, scale_rows(b, scale) / n, lower=True)
+    return Whitening(mT(c_inv), p, jnp.sqrt(n) * s)
 
 
-def solve_from(c, x, y, n, scale) -> Solution:
-    """``β = C⁻ᵀC⁻¹ D⁻¹XᵀY / n`` by two triangular solves."""
-    z = solve_triangular(c, scale_rows(xty(x, y), scale) / n, lower=True)
-    return Solution(solve_triangular(c, z, lower=True, trans="T"), spectrum(c, n))
+def solve_from(c, s, b, n, scale) -> Solution:
+    """``β = C⁻ᵀC⁻¹ D⁻¹B / n`` by two triangular solves."""
+    z = solve_triangular(c, scale_rows(b, scale) / n, lower=True)
+    return Solution(solve_triangular(c, z, lower=True, trans="T"), jnp.sqrt(n) * s)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,10 +43,20 @@ class Cholesky(Route):
 
     name: ClassVar[str] = "cholesky"
     forms_gram: ClassVar[bool] = True
+    kappa_power: ClassVar[int] = 2
     pseudo_inverse: ClassVar[bool] = False
+    from_gram: ClassVar[bool] = True
+
+    def whiten_gram(self, g, b, n, ridge, rcond, scale) -> Whitening:
+        c = factor(g, n, ridge, scale)
+        return whiten_from(c, singular_values(c), b, n, scale)
+
+    def solve_gram(self, g, b, n, ridge, rcond, scale) -> Solution:
+        c = factor(g, n, ridge, scale)
+        return solve_from(c, singular_values(c), b, n, scale)
 
     def whiten(self, x, y, n, ridge, rcond, scale) -> Whitening:
-        return whiten_from(gram_cholesky(x, n, ridge, scale), x, y, n, scale)
+        return self.whiten_gram(gram(x), xty(x, y), n, ridge, rcond, scale)
 
     def solve(self, x, y, n, ridge, rcond, scale) -> Solution:
-        return solve_from(gram_cholesky(x, n, ridge, scale), x, y, n, scale)
+        return self.solve_gram(gram(x), xty(x, y), n, ridge, rcond, scale)

@@ -10,7 +10,7 @@ from jax.scipy.linalg import solve_triangular
 
 from .._linalg import gram, identity, mm, mT, singular_values, unit_roundoff, xty
 from ._base import Route, Solution, Whitening
-from .cholesky import gram_cholesky
+from . import cholesky
 
 
 def kappa_limit(n, d: int, dtype):
@@ -64,10 +64,11 @@ class CholQR2(Route):
 
     name: ClassVar[str] = "cholqr2"
     forms_gram: ClassVar[bool] = True
+    kappa_power: ClassVar[int] = 1  # below kappa_limit; beyond it Auto never chooses it
     pseudo_inverse: ClassVar[bool] = False
 
     def whiten(self, x, y, n, ridge, rcond, scale) -> Whitening:
-        return whiten_from(gram_cholesky(x, n, ridge, scale), x, y, n, ridge, scale)
+        return whiten_from(cholesky.factor(gram(x), n, ridge, scale), x, y, n, ridge, scale)
 
     def solve(self, x, y, n, ridge, rcond, scale) -> Solution:
-        return solve_from(gram_cholesky(x, n, ridge, scale), x, y, n, ridge, scale)
+        return solve_from(cholesky.factor(gram(x), n, ridge, scale), x, y, n, ridge, scale)

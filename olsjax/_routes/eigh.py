@@ -14,12 +14,12 @@ from .._linalg import gram, inv_sqrt, keep_mask, mm, mT, scale_gram, scale_rows,
 from ._base import Route, Solution, Whitening
 
 
-def _eigh(x, y, n, ridge, rcond, scale):
-    """``V``, ``Λ^{-1/2}`` of ``Σ_λ`` (0 where cut), ``D⁻¹XᵀY/n`` and the spectrum ``√(nΛ + λ)``."""
-    lam, v = jnp.linalg.eigh(scale_gram(gram(x), scale) / n)
+def _eigh(g, b, n, ridge, rcond, scale):
+    """``V``, ``Λ^{-1/2}`` of ``Σ_λ`` (0 where cut), ``D⁻¹B/n`` and the spectrum ``√(nΛ + λ)``."""
+    lam, v = jnp.linalg.eigh(scale_gram(g, scale) / n)
     shifted = lam if ridge is None else lam + ridge / n
     inv = inv_sqrt(shifted, keep_mask(jnp.sqrt(jnp.clip(lam, 0)), rcond))
-    return v, inv, scale_rows(xty(x, y), scale) / n, jnp.sqrt(jnp.clip(n * shifted, 0))
+    return v, inv, scale_rows(b, scale) / n, jnp.sqrt(jnp.clip(n * shifted, 0))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -28,19 +28,27 @@ class Eigh(Route):
 
     name: ClassVar[str] = "eigh"
     forms_gram: ClassVar[bool] = True
+    kappa_power: ClassVar[int] = 2
     pseudo_inverse: ClassVar[bool] = True
+    from_gram: ClassVar[bool] = True
 
     def factor(self, v, inv):
         return v * inv[..., None, :]
 
-    def whiten(self, x, y, n, ridge, rcond, scale) -> Whitening:
-        v, inv, b, spectrum = _eigh(x, y, n, ridge, rcond, scale)
+    def whiten_gram(self, g, b, n, ridge, rcond, scale) -> Whitening:
+        v, inv, b, spectrum = _eigh(g, b, n, ridge, rcond, scale)
         l = self.factor(v, inv)
         return Whitening(l, mm(mT(l), b), spectrum)
 
-    def solve(self, x, y, n, ridge, rcond, scale) -> Solution:
-        v, inv, b, spectrum = _eigh(x, y, n, ridge, rcond, scale)
+    def solve_gram(self, g, b, n, ridge, rcond, scale) -> Solution:
+        v, inv, b, spectrum = _eigh(g, b, n, ridge, rcond, scale)
         return Solution(mm(v, (inv * inv)[..., :, None] * mm(mT(v), b)), spectrum)
+
+    def whiten(self, x, y, n, ridge, rcond, scale) -> Whitening:
+        return self.whiten_gram(gram(x), xty(x, y), n, ridge, rcond, scale)
+
+    def solve(self, x, y, n, ridge, rcond, scale) -> Solution:
+        return self.solve_gram(gram(x), xty(x, y), n, ridge, rcond, scale)
 
 
 @dataclasses.dataclass(frozen=True)

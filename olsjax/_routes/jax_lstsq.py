@@ -18,6 +18,7 @@ class JaxLstsq(Route):
 
     name: ClassVar[str] = "lstsq"
     forms_gram: ClassVar[bool] = False
+    kappa_power: ClassVar[int] = 1
     pseudo_inverse: ClassVar[bool] = True
     whitens: ClassVar[bool] = False
 

@@ -26,6 +26,7 @@ class QR(Route):
 
     name: ClassVar[str] = "qr"
     forms_gram: ClassVar[bool] = False
+    kappa_power: ClassVar[int] = 1
     pseudo_inverse: ClassVar[bool] = False
 
     def whiten(self, x, y, n, ridge, rcond, scale) -> Whitening:

@@ -29,6 +29,7 @@ class SVD(Route):
 
     name: ClassVar[str] = "svd"
     forms_gram: ClassVar[bool] = False
+    kappa_power: ClassVar[int] = 1
     pseudo_inverse: ClassVar[bool] = True
 
     def whiten(self, x, y, n, ridge, rcond, scale) -> Whitening:
