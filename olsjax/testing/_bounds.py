@@ -50,9 +50,13 @@ def relative_error(actual, expected) -> float:
 
 
 def column_scale(x) -> np.ndarray:
-    """``diag D``: powers of two near the column maxima of ``X``, as olsjax's routes equilibrate."""
-    _, exponent = np.frexp(np.abs(np.asarray(x, np.float64)).max(axis=0))
-    return np.ldexp(1.0, exponent)
+    """``diag D``: the powers of two ``D_j ≤ ‖x_j‖₂ < 2D_j`` olsjax's routes equilibrate with (1 for a zero column).
+
+    Computed independently of the library (numpy, float64).
+    """
+    norms = np.linalg.norm(np.asarray(x, np.float64), axis=0)
+    _, exponent = np.frexp(norms)
+    return np.where(norms > 0, np.ldexp(1.0, exponent - 1), 1.0)
 
 
 def equilibrated_condition_number(x) -> float:
