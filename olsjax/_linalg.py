@@ -58,7 +58,7 @@ def power_of_two_below(v: Float[Array, "*b d"]) -> Float[Array, "*b d"]:
 
 
 def column_scale(
-    x: Float[Array, "*b n d"], g: Float[Array, "*b d d"] | None = None
+    x: Float[Array, "*b n d"] | None, g: Float[Array, "*b d d"] | None = None
 ) -> Float[Array, "*b d"]:
     """Powers of two ``D`` with ``D_j ≤ ‖x_j‖₂ < 2D_j`` (1 for a zero column): exact column equilibration.
 
@@ -67,7 +67,8 @@ def column_scale(
     (SVD, Gram matrices) see ``κ(X D⁻¹)``, within ``√d`` of the best diagonal
     scaling (van der Sluis) and orders of magnitude below ``κ(X)`` on raw
     polynomial designs. With the Gram matrix ``g = XᵀX`` at hand the norms are
-    its diagonal (no extra pass over ``X``). Norms that overflow leave ``D = 1``.
+    its diagonal (no extra pass over ``X``; ``x`` may then be ``None``). Norms
+    that overflow leave ``D = 1``.
     """
     squares = jnp.diagonal(g, axis1=-2, axis2=-1) if g is not None else jnp.sum(x * x, axis=-2)
     return power_of_two_below(jnp.sqrt(squares))

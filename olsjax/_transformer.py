@@ -282,7 +282,8 @@ def _streamed_forward(params, q, x):
     if not bool(use_gram):
         return None
     if _stream.streams(q):
-        return _stream.map_rows(functools.partial(_apply, vector=params.vector), q, w, c)
+        out = _stream.affine(q, w, c)
+        return out[..., 0] if params.vector else out
     return _apply(_checks.to_device(q), w, c, vector=params.vector)
 
 

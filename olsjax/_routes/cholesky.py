@@ -24,10 +24,20 @@ def factor(g, n, ridge, scale):
     return jnp.linalg.cholesky(g / n)
 
 
+def inverse_and_solve(c, rhs):
+    """``(C⁻¹, C⁻¹ rhs)`` from one triangular solve against ``[I, rhs]``.
+
+    One kernel, not two: jaxlib 0.10.2 on CPU deadlocks when two independent
+    batched triangular solves run concurrently on a 2-thread pool (B = 2048).
+    """
+    d = c.shape[-1]
+    both = solve_triangular(c, jnp.concatenate([identity(c), rhs], axis=-1), lower=True)
+    return both[..., :d], both[..., d:]
+
+
 def whiten_from(c, s, b, n, scale) -> Whitening:
     """Whitening from ``C``, its singular values ``s`` and ``B = XᵀY`` (``Auto`` reuses its estimate's ``C``)."""
-    c_inv = solve_triangular(c, identity(c), lower=True)
-    p = solve_triangular(c, scale_rows(b, scale) / n, lower=True)
+    c_inv, p = inverse_and_solve(c, scale_rows(b, scale) / n)
     return Whitening(mT(c_inv), p, jnp.sqrt(n) * s)
 
 

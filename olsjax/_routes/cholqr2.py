@@ -27,7 +27,7 @@ def kappa_limit(n, d: int, dtype):
 def _second_pass(c1, x, y, n, ridge, scale):
     """``Q₁ = X D⁻¹ R₁⁻¹/√n`` (``R₁ = C₁ᵀ``), ``R₂ = C₂ᵀ`` from ``Q₁ᵀQ₁ (+ λ R₁⁻ᵀR₁⁻¹/n)``.
 
-    Returns ``T = R₁⁻¹``, ``C₂`` and ``P = R₂⁻ᵀ Q₁ᵀ Y/√n``. Ridge rows ``√λ·I``
+    Returns ``T = R₁⁻¹``, ``C₂`` and ``Q₁ᵀ Y/√n`` (``P = R₂⁻ᵀ`` of it). Ridge rows ``√λ·I``
     under ``X`` enter only through ``λ·R₁⁻ᵀR₁⁻¹``.
     """
     t = mT(solve_triangular(c1, identity(c1), lower=True))
@@ -36,8 +36,7 @@ def _second_pass(c1, x, y, n, ridge, scale):
     if ridge is not None:
         g2 = g2 + (ridge / n) * mm(mT(t), t)
     c2 = jnp.linalg.cholesky(g2)
-    p = solve_triangular(c2, xty(q1, y) / jnp.sqrt(n), lower=True)
-    return t, c2, p
+    return t, c2, xty(q1, y) / jnp.sqrt(n)
 
 
 def _spectrum(c1, c2, n):
@@ -46,15 +45,15 @@ def _spectrum(c1, c2, n):
 
 def whiten_from(c1, x, y, n, ridge, scale) -> Whitening:
     """``L = R₁⁻¹R₂⁻¹``, ``P = R₂⁻ᵀQ₁ᵀY/√n``."""
-    t, c2, p = _second_pass(c1, x, y, n, ridge, scale)
-    l = mm(t, mT(solve_triangular(c2, identity(c2), lower=True)))
-    return Whitening(l, p, _spectrum(c1, c2, n))
+    t, c2, qty = _second_pass(c1, x, y, n, ridge, scale)
+    c2_inv, p = cholesky.inverse_and_solve(c2, qty)
+    return Whitening(mm(t, mT(c2_inv)), p, _spectrum(c1, c2, n))
 
 
 def solve_from(c1, x, y, n, ridge, scale) -> Solution:
     """``β = R₁⁻¹ R₂⁻¹ P`` by triangular solves."""
-    _, c2, p = _second_pass(c1, x, y, n, ridge, scale)
-    z = solve_triangular(c2, p, lower=True, trans="T")
+    _, c2, qty = _second_pass(c1, x, y, n, ridge, scale)
+    z = solve_triangular(c2, solve_triangular(c2, qty, lower=True), lower=True, trans="T")
     return Solution(solve_triangular(c1, z, lower=True, trans="T"), _spectrum(c1, c2, n))
 
 
