@@ -192,6 +192,52 @@ def compiles(rounds: int) -> tuple[list[Target], dict[str, float]]:
     ], {"warm 200x5 olsjax": warm, "warm 200x5 sklearn": sk}
 
 
+def profile(b: int, n: int, d: int, dtype: str, rounds: int) -> str:
+    """Where the missed targets' time goes: the batched pieces, the cold compile by route, small-fit latency."""
+    import re
+
+    import olsjax
+    from olsjax import _checks, _construct, _linalg, _routes
+
+    rng = np.random.default_rng(3)
+    x = jnp.asarray(rng.standard_normal((b, n, d)), dtype)
+    y = jnp.asarray(rng.standard_normal((b, n, 1)), dtype)
+    hi = jax.lax.Precision.HIGHEST
+
+    def gram_chol(a):
+        return jnp.linalg.cholesky(jnp.matmul(jnp.swapaxes(a, -1, -2), a, precision=hi))
+
+    params = olsjax.construct_ols(x, y)
+    pieces = {
+        "Gram + Cholesky (the batched-Cholesky floor's factor)": (gram_chol, (x,)),
+        "singular values of C (Auto's estimate and the rank verdict)": (
+            lambda a: _linalg.singular_values(gram_chol(a)), (x,)),
+        "construct_ols (jitted)": (olsjax.construct_ols, (x, y)),
+        "forward, pre-built (jitted)": (lambda p, a: olsjax.forward(p, a, a), (params, x)),
+        "construct_ols + forward (jitted together)": (lambda a, c: olsjax.forward(olsjax.construct_ols(a, c), a, a), (x, y)),
+    }
+    lines = [f"Batched B={b} n={n} d={d} {dtype}, jitted pieces (median of {rounds}):", "",
+             "| piece | ms |", "|---|---|"]
+    for name, (fn, args) in pieces.items():
+        compiled = jax.jit(fn)
+        lines.append(f"| {name} | {1e3 * median_seconds(functools.partial(_ready(compiled), *args), rounds=rounds):.2f} |")
+    lines += ["", "Cold trace + compile of `construct_ols`'s core by route (n = 112, d = 5, float64):", "",
+              "| route | trace + lower s | XLA compile s | fusions |", "|---|---|---|---|"]
+    xs, ys = jnp.zeros((112, 5)), jnp.zeros((112, 1))
+    for route in (_routes.Auto(), _routes.Cholesky(), _routes.CholQR2(), _routes.SVD()):
+        jax.clear_caches()
+        start = time.perf_counter()
+        lowered = _construct._construct_ols.lower(
+            xs, ys, _checks.real_rows(100, np.float64), None, None, route=route,
+            intercept=False, equilibrate=True, refine=2, vector=True)
+        middle = time.perf_counter()
+        text = lowered.compile().as_text()
+        end = time.perf_counter()
+        fusions = len(re.findall(r"^\s*\S*fusion\S* = ", text, re.M))
+        lines.append(f"| {route.name} | {middle - start:.3f} | {end - middle:.3f} | {fusions} |")
+    return "\n".join(lines) + "\n"
+
+
 def report(targets: list[Target], times: dict[str, float], args: argparse.Namespace) -> str:
     """The targets and raw medians as markdown, with the environment and the command."""
     import olsjax
@@ -213,8 +259,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.targets", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="tiny sizes: checks the script, not the targets")
     parser.add_argument("-o", "--output", help="also write the markdown here")
+    parser.add_argument("--profile", action="store_true", help="only the profile of the missed targets")
     args = parser.parse_args(argv)
     jax.config.update("jax_enable_x64", True)
+    if args.profile:
+        print(profile(*((16, 32, 4, "float32", 2) if args.quick else (2048, 128, 16, "float32", 15))))
+        return 0
     if args.quick:
         parts = [large(2000, 8, 2), batched(16, 32, 4, "float64", 2), compiles(1)]
     else:

@@ -2,9 +2,10 @@
 
 1. *Validate* shapes, dtypes and options eagerly, before tracing (also under a
    caller's ``jit``); inputs are not read here.
-2. *Prepare*: numpy input goes to the device once; small inputs get their rows
-   padded with zeros to a bucket (``bucket_rows``) so that a new ``n`` rarely
-   means a new compile; the real ``n`` travels as a traced scalar.
+2. *Prepare*: numpy input goes to the device once, or not at all when it is
+   large and the route works from moments (``_stream``); small inputs get their
+   rows padded with zeros to a bucket (``bucket_rows``) so that a new ``n``
+   rarely means a new compile; the real ``n`` travels as a traced scalar.
 3. The *jitted core* computes the result and a ``Status`` in one pass:
    whether every output is finite (NaN/inf anywhere in the inputs reaches the
    products ``XᵀX``, ``XᵀY``, ``KᵀV``), whether the problem is rank-deficient
