@@ -401,13 +401,15 @@ def plot(series: Sequence[Series], path: str | Path) -> None:
         panels.setdefault(s.panel, []).append(s)
     fig, axes = plt.subplots(len(panels), 1, figsize=(11, 4.5 * len(panels)), squeeze=False)
     for ax, (panel, members) in zip(axes[:, 0], panels.items(), strict=True):
-        palette = plt.get_cmap("tab10" if len(members) <= 10 else "tab20")
+        palette = plt.get_cmap("tab10")
         for i, s in enumerate(members):
+            # Ten colours, then a new marker and line style per ten: no two series look alike.
             colour = palette(i % palette.N)
+            marker, style = (("o", "-"), ("s", "--"), ("^", ":"), ("D", "-."))[(i // palette.N) % 4]
             ns = np.asarray(s.ns)
-            ax.loglog(ns, s.medians, "o", color=colour, label=f"{s.label} (slope {s.slope:.2f})")
+            ax.loglog(ns, s.medians, marker, color=colour, label=f"{s.label} (slope {s.slope:.2f})")
             intercept = np.mean(np.log(s.medians) - s.slope * np.log(ns))
-            ax.loglog(ns, np.exp(intercept + s.slope * np.log(ns)), "-", color=colour, lw=1)
+            ax.loglog(ns, np.exp(intercept + s.slope * np.log(ns)), style, color=colour, lw=1)
         ax.set_title(panel)
         ax.set_xlabel("n")
         ax.set_ylabel("median time (s)")

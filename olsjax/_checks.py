@@ -47,6 +47,11 @@ def status(finite, deficient, rank, route) -> Status:
     return Status(finite & ~jnp.any(deficient), finite, deficient, rank, route)
 
 
+def output_status(out) -> Status:
+    """The ``Status`` of a computation that runs no route (``forward``): only finiteness can fail."""
+    return status(all_finite(out), jnp.zeros((), bool), jnp.zeros((), int), jnp.asarray(-1))
+
+
 class Info(NamedTuple):
     """Diagnostics of a fit, as data (returned with ``info=True``).
 

@@ -206,7 +206,7 @@ def _apply(queries, w, c, *, vector: bool):
 def _forward(params, queries, context, n):
     w, c = readout(params, fast_memory(params, context, n))
     out = _apply(queries, w, c, vector=params.vector)
-    return out, _checks.status(_checks.all_finite(out), jnp.zeros((), bool), jnp.zeros((), int), jnp.asarray(-1))
+    return out, _checks.output_status(out)
 
 
 @jax.jit
@@ -267,7 +267,7 @@ def forward(
         qd = xd if q is x else _checks.to_device(q, _checks.rows_of(q)[1])
         out, status = _forward(params, qd, xd, _checks.real_rows(n, x.dtype))
     else:
-        status = _checks.status(_checks.all_finite(out), jnp.zeros((), bool), jnp.zeros((), int), jnp.asarray(-1))
+        status = _checks.output_status(out)
     out = _checks.finish(out, status, {"queries": q, "context": x, **_leaves(params)})
     real = q.shape[-2]
     if out.shape[-2 + params.vector] != real:
