@@ -13,6 +13,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ._exact import _array, _scalar
 from ._problems import Problem, tan_theta
 
 #: The kinds of hard problem ``hard_problems`` draws from.
@@ -30,8 +31,14 @@ class HardCase(NamedTuple):
 
 
 def polynomial_design(t, degree: int) -> np.ndarray:
-    """The raw monomial (Vandermonde) design ``[1, t, t², …, t^degree]``, ``(n, degree + 1)`` float64."""
-    return np.vander(np.asarray(t, np.float64), degree + 1, increasing=True)
+    """The raw monomial (Vandermonde) design ``[1, t, t², …, t^degree]``, ``(n, degree + 1)`` float64.
+
+    **Raises:** ``TypeError``/``ValueError`` unless ``t`` is a non-empty, finite,
+    real 1-D array and ``degree`` an integer ``≥ 0``.
+    """
+    t = _array(t, "t", (1,)).astype(np.float64)
+    degree = _scalar(degree, "degree", 0, integer=True)
+    return np.vander(t, degree + 1, increasing=True)
 
 
 def _hard_problem(x: np.ndarray, y: np.ndarray) -> Problem:
@@ -61,8 +68,18 @@ def make_polynomial_problem(
     1000 seeds (median ``10^15.0``; ``~7e11`` at degree 8, ``~2e7`` at
     degree 5). Targets as ``_targets`` with relative ``noise`` (``tan θ ≈
     noise``: a close fit, but not an exact one).
+
+    **Raises:** ``ValueError`` unless ``degree ≥ 0``, ``n ≥ degree + 1``,
+    ``interval`` is finite with ``low < high`` and ``noise`` is finite and
+    ``≥ 0`` (``TypeError`` for non-integer sizes, non-real numbers).
     """
-    low, high = interval
+    degree = _scalar(degree, "degree", 0, integer=True)
+    n = _scalar(n, "n", degree + 1, integer=True)
+    noise = _scalar(noise, "noise", 0)
+    bounds = _array(interval, "interval", (1,)).astype(np.float64)
+    if bounds.shape != (2,) or not bounds[0] < bounds[1]:
+        raise ValueError(f"interval must be (low, high) with low < high, got {interval!r}")
+    low, high = bounds.tolist()
     t = low + (high - low) * (np.arange(n) + rng.uniform(size=n)) / n
     x = polynomial_design(t, degree)
     return _hard_problem(x, _targets(rng, x, noise))
@@ -80,7 +97,13 @@ def make_collinear_problem(
     wiggles of 5% of a year's trend. Each series is then nearly affine in the
     year, so ``κ(X)`` is ``10^7.7``–``10^10.5`` (2000 seeds each, 16 × 3 to 16 × 7).
     Targets as ``_targets`` with relative ``noise`` (``tan θ ≈ noise``).
+
+    **Raises:** ``ValueError`` unless ``n ≥ d ≥ 2`` and ``noise`` is finite
+    and ``≥ 0`` (``TypeError`` for non-integer sizes, non-real ``noise``).
     """
+    d = _scalar(d, "d", 2, integer=True)
+    n = _scalar(n, "n", d, integer=True)
+    noise = _scalar(noise, "noise", 0)
     s = np.arange(n, dtype=np.float64)
     offsets = 10.0 ** rng.uniform(2.0, 5.0, d - 2)
     trends = offsets * rng.uniform(0.01, 0.05, d - 2)
@@ -100,8 +123,11 @@ def make_exact_fit_problem(rng: np.random.Generator, n: int = 21, d: int = 6) ->
     ``κ(X)`` is ``10^7.7``–``10^10.4`` at the default 21 × 6 (2000 seeds,
     median ``10^8.3``), ``10^4.6``–``10^6.2`` at 21 × 4.
 
-    **Raises:** ``ValueError`` if ``n``, ``d`` are too large for exactness.
+    **Raises:** ``ValueError`` unless ``n ≥ d ≥ 1``, or if ``n``, ``d`` are too
+    large for exactness (``TypeError`` for non-integers).
     """
+    d = _scalar(d, "d", 1, integer=True)
+    n = _scalar(n, "n", d, integer=True)
     max_beta = 9  # |β_i| ≤ 9: one decimal digit
     if max_beta * d * (2 * n - 1) ** (d - 1) >= 2**53:  # bounds every |x_ij|, |y_i| and partial sum
         raise ValueError(f"{n} x {d} integer design is not exact in float64")
@@ -121,7 +147,13 @@ def make_no_intercept_problem(
     over 2000 seeds for ``d = 2`` and the default; ``κ = 1`` for ``d = 1``). Targets ``y = x + 70 + e``
     (NoInt1's ``y = 130, …, 140`` plus unit noise): a line with an intercept
     fitted without one, so the residual is large.
+
+    **Raises:** ``ValueError`` unless ``n ≥ d ≥ 1`` and ``spread`` is finite and
+    ``≥ 0`` (``TypeError`` for non-integer sizes, non-real ``spread``).
     """
+    d = _scalar(d, "d", 1, integer=True)
+    n = _scalar(n, "n", d, integer=True)
+    spread = _scalar(spread, "spread", 0)
     x1 = 60.0 + np.arange(n)
     jitter = np.hstack([np.zeros((n, 1)), spread * rng.standard_normal((n, d - 1))])
     x = x1[:, None] * (1.0 + np.arange(d)) * (1.0 + jitter)
