@@ -12,7 +12,7 @@ from ._attention import (
     softmax_attention_matrix,
     softmax_scores,
 )
-from ._checks import Info
+from ._checks import Info, PrecisionWarning
 from ._construct import construct_ols, construct_regression_attention
 from ._lstsq import condition_number, hat_matrix, lstsq, select_route
 from ._routes import (
@@ -52,6 +52,7 @@ __all__ = [
     "Info",
     "JaxLstsq",
     "LinearTransformer",
+    "PrecisionWarning",
     "RegressionAttention",
     "Route",
     "attention_matrix",

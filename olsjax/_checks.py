@@ -19,12 +19,15 @@
 from __future__ import annotations
 
 import math
+import os
+import sys
+import warnings
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, Bool, Int
+from jaxtyping import Array, Bool, Float, Int
 
 from ._routes import ROUTE_NAMES, Route
 
@@ -33,18 +36,31 @@ BUCKET_MAX_ROWS = 1 << 16
 
 
 class Status(NamedTuple):
-    """What a jitted core reports beside its result (all arrays); ``ok`` is all an eager caller reads when it holds."""
+    """What a jitted core reports beside its result (all arrays); ``ok`` is all an eager caller reads when it holds.
+
+    ``kappa``: the condition estimate a construction's accuracy range is judged by (NaN where none is).
+    """
 
     ok: Bool[Array, ""]
     finite: Bool[Array, ""]
     deficient: Bool[Array, "*b"]
     rank: Int[Array, "*b"]
     route: Int[Array, ""]
+    kappa: Float[Array, "*b"]
 
 
-def status(finite, deficient, rank, route) -> Status:
+def status(finite, deficient, rank, route, kappa=None) -> Status:
     """A ``Status`` with its summary ``ok = finite and nothing deficient``."""
-    return Status(finite & ~jnp.any(deficient), finite, deficient, rank, route)
+    kappa = jnp.full(jnp.shape(rank), jnp.nan) if kappa is None else kappa
+    return Status(finite & ~jnp.any(deficient), finite, deficient, rank, route, kappa)
+
+
+class Limit(NamedTuple):
+    """A construction's accuracy range beyond the route's rank floor (``_ranges``), for the refusal message."""
+
+    kappa: float
+    form: str
+    advice: str
 
 
 def output_status(out) -> Status:
@@ -89,7 +105,28 @@ def array(value: Any, name: str, *, min_ndim: int) -> np.ndarray | jax.Array:
         raise ValueError(f"{name} must have at least {min_ndim} dimensions, got shape {a.shape}")
     if 0 in a.shape[-2:]:
         raise ValueError(f"{name} must not be empty, got shape {a.shape}")
+    if a.dtype == np.float64 and not jax.config.jax_enable_x64:
+        warnings.warn(
+            "float64 input, but JAX's 64-bit mode is off: olsjax computes in float32 "
+            "(u = 6e-8, its own error bound). For float64, call "
+            'jax.config.update("jax_enable_x64", True) at start-up, or run under '
+            "`with jax.enable_x64(True):`",
+            PrecisionWarning, stacklevel=_caller_level(),
+        )
     return a
+
+
+def _caller_level() -> int:
+    """The ``stacklevel`` of the first frame outside olsjax: warnings point at the user's call."""
+    package = os.path.dirname(os.path.abspath(__file__))
+    frame, level = sys._getframe(1), 1
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
+class PrecisionWarning(UserWarning):
+    """float64 input computed in float32 because JAX's 64-bit mode is off."""
 
 
 def same_dtype(a, b, name_a: str, name_b: str) -> None:
@@ -242,21 +279,32 @@ def finite_input(a, name: str) -> None:
         raise ValueError(f"{name} contains {bad} NaN or infinite entries")
 
 
-def finish(result, status: Status, inputs: dict[str, Any], route: Route | None = None, shape=(), dtype=None):
-    """``result``, or (eagerly) a clear error naming the input or the rank at fault.
+def finish(
+    result, status: Status, inputs: dict[str, Any], route: Route | None = None, shape=(), dtype=None,
+    limit: Limit | None = None,
+):
+    """``result``, or (eagerly) a clear error naming the input, the rank or the range at fault.
 
     Under tracing the status cannot be read: the core has already poisoned
     deficient entries with NaN.
     """
     if not is_concrete(status.ok) or bool(status.ok):
         return result
-    _, finite, deficient, rank, ran = jax.device_get(status)
+    _, finite, deficient, rank, ran, kappa = jax.device_get(status)
     for name, a in inputs.items():
         if a is not None:
             finite_input(a, name)
     if route is not None and np.any(deficient):
         worst = int(np.min(rank))
         d = shape[-1]
+        beyond = np.asarray(kappa)[np.asarray(deficient)]
+        if limit is not None and worst >= min(shape[-2:]) and not np.all(np.isnan(beyond)):
+            raise ValueError(
+                f"X is outside the accuracy range of {limit.form}: its condition estimate "
+                f"κ̂ = {np.nanmax(beyond):.2e} exceeds {limit.kappa:.2e} (dtype {dtype})"
+                + ("; inf: ridge swamps XᵀX beyond working precision" if np.isinf(np.nanmax(beyond)) else "")
+                + f", where the error bound would say nothing; {limit.advice}"
+            )
         why = "its factorisation broke down" if worst < 0 else f"numerical rank {worst} < d={d}"
         chosen = ROUTE_NAMES[int(ran)]
         which = repr(route.name) if chosen == route.name else f"{route.name!r} (which ran {chosen!r})"
@@ -269,3 +317,36 @@ def finish(result, status: Status, inputs: dict[str, Any], route: Route | None =
         "the result overflowed although every input is finite: rescale X and Y "
         "(their products exceed the range of " + str(dtype) + ")"
     )
+
+
+# --- 5. inputs out of the range where products are safe: one rescaled retry ----------------
+
+
+def _powers_of_two(a, axis):
+    """``2^⌊log₂ max|a|⌋`` over ``axis`` (1 where the maximum is 0)."""
+    top = np.max(np.abs(a), axis=axis, keepdims=axis is not None)
+    _, exponent = np.frexp(np.where(top > 0, top, 1))
+    return np.ldexp(np.ones_like(top), exponent - 1)
+
+
+def rescaling(status: Status, x, y=None, *, per_column: bool):
+    """Powers of two ``(P, c)`` that bring ``X`` and ``Y`` to entries of size ``[1, 2)``, or ``None``.
+
+    Only after a failed eager call (``status`` bad) whose inputs are finite but
+    badly scaled: column maxima outside ``[2^(-e/4), 2^(e/4)]`` (``e`` the
+    largest exponent: ``1e±77`` in float64, ``1e±9`` in float32), where ``XᵀX``
+    or ``XᵀY`` may over- or underflow. Dividing by powers of two is exact, so
+    the rescaled problem is the same one. ``P`` is per column, or one number
+    when the answer depends on the scale of ``X`` (``ridge``, ``rcond``:
+    ``per_column=False``); ``c`` is per target column.
+    """
+    if not is_concrete(status.ok) or bool(status.ok):
+        return None
+    arrays = [np.asarray(a) for a in (x, y) if a is not None]
+    if not all(np.all(np.isfinite(a)) for a in arrays):
+        return None
+    limit = 2.0 ** (jnp.finfo(jax.dtypes.canonicalize_dtype(arrays[0].dtype)).maxexp // 4)
+    scales = [_powers_of_two(a, -2 if (per_column or a is not arrays[0]) else None) for a in arrays]
+    if all(np.all((p >= 1 / limit) & (p <= limit)) for p in scales):
+        return None
+    return tuple(scales) if y is not None else scales[0]

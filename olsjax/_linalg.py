@@ -67,11 +67,28 @@ def column_scale(
     (SVD, Gram matrices) see ``κ(X D⁻¹)``, within ``√d`` of the best diagonal
     scaling (van der Sluis) and orders of magnitude below ``κ(X)`` on raw
     polynomial designs. With the Gram matrix ``g = XᵀX`` at hand the norms are
-    its diagonal (no extra pass over ``X``; ``x`` may then be ``None``). Norms
-    that overflow leave ``D = 1``.
+    its diagonal (no extra pass over ``X``; ``x`` may then be ``None``; a
+    diagonal out of range leaves ``D = 1`` and ``gram_in_range`` says so).
+    From ``x`` the norm is taken of ``x`` over its column maxima, so it neither
+    overflows nor underflows at any scale.
     """
-    squares = jnp.diagonal(g, axis1=-2, axis2=-1) if g is not None else jnp.sum(x * x, axis=-2)
-    return power_of_two_below(jnp.sqrt(squares))
+    if g is not None:
+        return power_of_two_below(jnp.sqrt(jnp.diagonal(g, axis1=-2, axis2=-1)))
+    top = power_of_two_below(jnp.max(jnp.abs(x), axis=-2))
+    return top * power_of_two_below(jnp.sqrt(jnp.sum(jnp.square(x / top[..., None, :]), axis=-2)))
+
+
+def gram_in_range(g: Float[Array, "*b d d"]) -> Bool[Array, "*b"]:
+    """Whether ``G = XᵀX`` neither overflowed nor lost digits to underflow: each diagonal entry is 0 or in ``[tiny/ε, ∞)``.
+
+    Products below ``tiny`` are subnormal and lose relative precision; a column
+    whose squared norm reaches ``tiny/ε`` carries those losses only at the level
+    of its rounding. Off the diagonal ``|G_ij| ≤ √(G_ii G_jj)``.
+    """
+    diag = jnp.diagonal(g, axis1=-2, axis2=-1)
+    finfo = jnp.finfo(g.dtype)
+    ok = (diag == 0) | ((diag >= finfo.tiny / finfo.eps) & (diag < jnp.inf))
+    return jnp.all(ok, axis=-1)
 
 
 def scale_gram(g: Float[Array, "*b d d"], scale: Float[Array, "*b d"] | None) -> Float[Array, "*b d d"]:

@@ -11,6 +11,7 @@ import functools
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.typing import ArrayLike
 from jaxtyping import Array, Float
 
@@ -71,6 +72,11 @@ def coefficients(ran: Ran, scale, rcond, vector: bool):
     return beta, _checks.status(_checks.all_finite(beta), deficient, rank, ran.route)
 
 
+def unscaled(beta, px, py):
+    """``β = P⁻¹ β̃ c`` for ``X = X̃ P``, ``Y = Ỹ c`` (``P`` per column ``(..., 1, d)`` or one number)."""
+    return beta * py / (px if np.ndim(px) == 0 else np.swapaxes(px, -1, -2))
+
+
 @functools.partial(jax.jit, static_argnames=("route", "equilibrate", "vector"))
 def _lstsq(x, y, n, ridge, rcond, *, route, equilibrate, vector):
     scale = equilibration(x, route, equilibrate, ridge, rcond)
@@ -129,6 +135,16 @@ def lstsq(
         dict(route=route, equilibrate=bool(equilibrate), vector=vector),
         gram=route.select(rcond_).from_gram,
     )
+    scales = _checks.rescaling(status, x, y, per_column=ridge_ is None and rcond_ is None)
+    if scales is not None:  # XᵀX or XᵀY over- or underflowed: the same problem, exactly rescaled
+        px, py = scales
+        again = lstsq(x / px, (y / py)[..., 0] if vector else y / py, route=route,
+                      ridge=ridge if ridge_ is None else ridge_ / px**2, rcond=rcond,
+                      equilibrate=equilibrate, info=info)
+        beta, more = again if info else (again, None)
+        beta = unscaled(beta[..., None] if vector else beta, px, py)
+        beta = beta[..., 0] if vector else beta
+        return (beta, more) if info else beta
     beta = _checks.finish(beta, status, {"X": x, "Y": y}, route, x.shape, beta.dtype)
     return (beta, Info(status.route, status.rank)) if info else beta
 
@@ -168,6 +184,10 @@ def hat_matrix(
     xd = _checks.to_device(x)
     n = _checks.real_rows(x.shape[-2], xd.dtype)
     h, status = _hat(xd, n, ridge_, rcond_, route=route, equilibrate=bool(equilibrate))
+    px = _checks.rescaling(status, x, per_column=ridge_ is None and rcond_ is None)
+    if px is not None:  # H(XP) = H(X) for P per column; with ridge one P and λ/P²
+        return hat_matrix(x / px, route=route, ridge=ridge if ridge_ is None else ridge_ / px**2,
+                          rcond=rcond, equilibrate=equilibrate)
     return _checks.finish(h, status, {"X": x}, route, x.shape, xd.dtype)
 
 

@@ -15,6 +15,7 @@ import pytest
 
 import olsjax
 from olsjax import testing
+from olsjax._ranges import one_layer_limit
 
 from ._problems import (
     BATCH,
@@ -441,7 +442,11 @@ def test_auto_route_is_chosen_by_condition_and_reported_by_info(kappa, route):
     p = testing.make_problem(np.random.default_rng(5), 33, 5, kappa=kappa)
     assert olsjax.select_route(p.x).name == route
     assert olsjax.construct_ols(p.x, p.y, info=True)[1].route_name == route
-    assert olsjax.construct_regression_attention(p.x, info=True)[1].route_name == route
+    if kappa <= one_layer_limit(5, np.float64):  # T4 is a p = 2 form: it refuses beyond (T13)
+        assert olsjax.construct_regression_attention(p.x, info=True)[1].route_name == route
+    else:
+        with pytest.raises(ValueError, match="accuracy range of the values-are-targets form"):
+            olsjax.construct_regression_attention(p.x)
     assert olsjax.lstsq(p.x, p.y, info=True)[1].route_name == route
 
 

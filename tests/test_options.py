@@ -22,6 +22,7 @@ import olsjax
 import olsjax._construct
 import olsjax._lstsq
 import olsjax._transformer
+from olsjax._ranges import default_layers
 from olsjax import testing
 
 from ._problems import (
@@ -254,7 +255,8 @@ def test_padding_rows_do_not_change_the_answer():
 def test_concrete_zero_ridge_is_the_no_ridge_path():
     x, y = well_conditioned(95), targets(95)
     plain, zero = olsjax.construct_ols(x, y), olsjax.construct_ols(x, y, ridge=0.0)
-    assert plain.refinements == zero.refinements == 2  # the default refine without ridge
+    # The default refine without ridge: the layers for this shape (T13).
+    assert plain.refinements == zero.refinements == default_layers(*x.shape, np.float64)
     assert jax.tree_util.tree_structure(plain) == jax.tree_util.tree_structure(zero)
     for a, b in zip(jax.tree_util.tree_leaves(plain), jax.tree_util.tree_leaves(zero), strict=True):
         np.testing.assert_array_equal(a, b)  # the very same program: bit for bit

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 import olsjax
+from olsjax._ranges import default_layers
 
 from ._problems import WHITEN_ROUTES, targets, well_conditioned
 
@@ -40,7 +41,8 @@ def test_linear_transformer_leaves(route, xy):
         assert leaf is getattr(params, name)  # the leaves are the array fields, in field order
     for name in ("b_q", "b_k", "b_v", "b_out"):
         assert getattr(params, name) is None  # no intercept: zero biases are absent, not zeros
-    assert (params.refinements, params.vector) == (2, False)
+    # The default layers depend on the shape and dtype only (T13), not on the route.
+    assert (params.refinements, params.vector) == (default_layers(*xy[0].shape, np.float64), False)
     assert not hasattr(params, "route")
     assert not any(isinstance(leaf, str) for leaf in leaves)
 
@@ -117,7 +119,7 @@ def test_static_fields_survive_jit_as_python_values(xy):
 
     params = olsjax.construct_ols(*xy, route="zca")
     np.testing.assert_array_equal(head(params), params.w_p)
-    assert seen == [(2, False, None)]
+    assert seen == [(default_layers(*xy[0].shape, np.float64), False, None)]
 
 
 def test_hand_built_parameters_are_keyword_only_and_frozen():

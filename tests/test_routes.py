@@ -22,6 +22,7 @@ import pytest
 
 import olsjax
 from olsjax import testing
+from olsjax._ranges import one_layer_limit
 from olsjax._routes import CHOLESKY_KAPPA, kappa_limit
 
 from ._problems import (
@@ -199,6 +200,8 @@ def test_rank_tolerance_follows_forms_gram(name, dtype):
         # Gram routes resolve singular values down to √(d·ε); the others to max(n, d)·ε (numpy's
         # matrix_rank). Written out here; equal up to the rounding of one float operation.
         expected = math.sqrt(d * eps) if route.forms_gram else max(n, d) * eps
+        if name == "cholqr2":  # and no further than its proven limit (Yamamoto et al.)
+            expected = max(expected, 1 / float(kappa_limit(n, d, dtype)))
         assert float(tol) == pytest.approx(expected, rel=4 * eps)
 
 
@@ -243,7 +246,8 @@ def test_auto_picks_by_condition(kappa, name):
     beta, info = olsjax.lstsq(p.x, p.y, info=True)
     assert info.route_name == name
     assert olsjax.construct_ols(p.x, p.y, info=True)[1].route_name == name
-    assert olsjax.construct_regression_attention(p.x, info=True)[1].route_name == name
+    if kappa <= one_layer_limit(5, np.float64):  # T4, a p = 2 form, refuses beyond (T13)
+        assert olsjax.construct_regression_attention(p.x, info=True)[1].route_name == name
     # And the choice is accurate: within the bound of the route that ran (an exact fit).
     testing.assert_within_bound(
         beta, testing.exact_lstsq(p.x, p.y), kappa=kappa, p=testing.bound_power(name), tan_theta=p.tan_theta

@@ -81,18 +81,28 @@ class Route(abc.ABC):
     #: ``solve_gram``): large host inputs are then streamed in row blocks.
     from_gram: ClassVar[bool] = False
 
-    def rank_tolerance(self, n: Float[Array, ""], d: int, dtype) -> Float[Array, ""]:
+    def rank_tolerance(self, n, d: int, dtype):
         """Relative singular-value cutoff under which ``X`` counts as rank-deficient.
 
         Routes that never form ``XᵀX`` resolve singular values down to
         ``max(n, d)·ε·s_max`` (numpy's ``matrix_rank``). Gram routes square the
         spectrum, so they resolve only down to ``√(d·ε)·s_max``: below that the
         relative error bound ``u·κ²`` exceeds ``1/d`` and the answer is noise.
+        ``n`` is a traced scalar inside the cores (an array comes back) or a
+        Python ``int`` for static decisions (a Python ``float`` comes back).
         """
         eps = 2 * unit_roundoff(dtype)
         if self.forms_gram:
-            return jnp.asarray((d * eps) ** 0.5, dtype)
-        return jnp.maximum(n, d).astype(dtype) * eps
+            tol = (d * eps) ** 0.5
+        elif isinstance(n, int):
+            return max(n, d) * eps
+        else:
+            return jnp.maximum(n, d).astype(dtype) * eps
+        return tol if isinstance(n, int) else jnp.asarray(tol, dtype)
+
+    def kappa_max(self, n: int, d: int, dtype) -> float:
+        """The largest ``κ(X D⁻¹)`` the route accepts as full rank (``1 / rank_tolerance``), for ``n`` rows."""
+        return 1 / self.rank_tolerance(n, d, dtype)
 
     @abc.abstractmethod
     def whiten(self, x, y, n, ridge, rcond, scale) -> Whitening:

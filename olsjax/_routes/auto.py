@@ -53,13 +53,18 @@ class Auto(Route):
         index = jnp.where(kappa <= CHOLESKY_KAPPA, 0, jnp.where(kappa <= limit, 1, 2))
         return c, s, index
 
+    def kappa_max(self, n: int, d: int, dtype) -> float:
+        """The largest ``κ`` any of its routes accepts (the SVD's)."""
+        return max(r.kappa_max(n, d, dtype) for r in self.routes)
+
     def select(self, rcond) -> Route:
         """The route for a request: itself, or the SVD when ``rcond`` asks for a pseudo-inverse."""
         return self if rcond is None else SVD()
 
     def _ran(self, out, index, n, d, dtype) -> Ran:
         ids = jnp.asarray([route_id(r) for r in self.routes])
-        tols = jnp.stack([r.rank_tolerance(n, d, dtype) for r in self.routes])
+        # The base floors: Auto's own choice keeps CholeskyQR2 below its limit.
+        tols = jnp.stack([Route.rank_tolerance(r, n, d, dtype) for r in self.routes])
         return Ran(out, ids[index], tols[index])
 
     def run(self, method, x, y, n, ridge, rcond, scale) -> Ran:

@@ -12,13 +12,16 @@ from typing import ClassVar
 import jax.numpy as jnp
 from jax.scipy.linalg import solve_triangular
 
-from .._linalg import gram, identity, mT, scale_gram, scale_rows, singular_values, xty
+from .._linalg import gram, gram_in_range, identity, mT, poison, scale_gram, scale_rows, singular_values, xty
 from ._base import Route, Solution, Whitening
 
 
 def factor(g, n, ridge, scale):
-    """Lower ``C`` with ``C Cᵀ = Σ_λ = (D⁻¹GD⁻¹ + λI)/n``: the first pass of both Cholesky routes."""
-    g = scale_gram(g, scale)
+    """Lower ``C`` with ``C Cᵀ = Σ_λ = (D⁻¹GD⁻¹ + λI)/n``: the first pass of both Cholesky routes.
+
+    NaN (a breakdown, refused as deficient) where ``G`` over- or underflowed (``gram_in_range``).
+    """
+    g = poison(scale_gram(g, scale), ~gram_in_range(g))
     if ridge is not None:
         g = g + ridge * identity(g)
     return jnp.linalg.cholesky(g / n)

@@ -63,8 +63,14 @@ class CholQR2(Route):
 
     name: ClassVar[str] = "cholqr2"
     forms_gram: ClassVar[bool] = True
-    kappa_power: ClassVar[int] = 1  # below kappa_limit; beyond it Auto never chooses it
+    kappa_power: ClassVar[int] = 1  # below kappa_limit, the range it accepts
     pseudo_inverse: ClassVar[bool] = False
+
+    def rank_tolerance(self, n, d: int, dtype):
+        """``1 / kappa_limit``: beyond its proven limit CholeskyQR2 refuses (``Auto`` then takes the SVD)."""
+        floor = super().rank_tolerance(n, d, dtype)
+        limit = 1 / kappa_limit(n, d, dtype)
+        return max(floor, limit) if isinstance(n, int) else jnp.maximum(floor, jnp.asarray(limit, dtype))
 
     def whiten(self, x, y, n, ridge, rcond, scale) -> Whitening:
         return whiten_from(cholesky.factor(gram(x), n, ridge, scale), x, y, n, ridge, scale)

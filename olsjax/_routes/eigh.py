@@ -10,13 +10,13 @@ from typing import ClassVar
 
 import jax.numpy as jnp
 
-from .._linalg import gram, inv_sqrt, keep_mask, mm, mT, scale_gram, scale_rows, xty
+from .._linalg import gram, gram_in_range, inv_sqrt, keep_mask, mm, mT, poison, scale_gram, scale_rows, xty
 from ._base import Route, Solution, Whitening
 
 
 def _eigh(g, b, n, ridge, rcond, scale):
     """``V``, ``Λ^{-1/2}`` of ``Σ_λ`` (0 where cut), ``D⁻¹B/n`` and the spectrum ``√(nΛ + λ)``."""
-    lam, v = jnp.linalg.eigh(scale_gram(g, scale) / n)
+    lam, v = jnp.linalg.eigh(poison(scale_gram(g, scale), ~gram_in_range(g)) / n)
     shifted = lam if ridge is None else lam + ridge / n
     inv = inv_sqrt(shifted, keep_mask(jnp.sqrt(jnp.clip(lam, 0)), rcond))
     return v, inv, scale_rows(b, scale) / n, jnp.sqrt(jnp.clip(n * shifted, 0))

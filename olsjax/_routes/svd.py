@@ -7,20 +7,24 @@ from typing import ClassVar
 
 import jax.numpy as jnp
 
-from .._linalg import inv_sqrt, keep_mask, mm, mT, scale_columns, xty
+from .._linalg import keep_mask, mm, mT, scale_columns, xty
 from ._base import Route, Solution, Whitening
 
 
 def _svd(x, y, ridge, rcond, scale):
-    """``V``, ``UᵀY``, ``s``, ``1/√(s²+λ)`` (0 where cut by ``rcond``) and the spectrum ``√(s²+λ)``."""
+    """``V``, ``UᵀY``, ``s``, ``1/√(s²+λ)`` (0 where cut by ``rcond``) and the spectrum ``√(s²+λ)``.
+
+    Never squares ``s``: at any scale of ``X`` that LAPACK's SVD accepts, nothing over- or underflows.
+    """
     x = scale_columns(x, scale)
     if x.shape[-2] < x.shape[-1]:  # zero rows change nothing, and give d singular values (ridge: √λ)
         x = jnp.pad(x, [(0, 0)] * (x.ndim - 2) + [(0, x.shape[-1] - x.shape[-2]), (0, 0)])
         y = jnp.pad(y, [(0, 0)] * (y.ndim - 2) + [(0, x.shape[-2] - y.shape[-2]), (0, 0)])
     u, s, vt = jnp.linalg.svd(x, full_matrices=False)
-    squared = s * s if ridge is None else s * s + ridge
-    inv = inv_sqrt(squared, keep_mask(s, rcond))
-    return mT(vt), xty(u, y), s, inv, jnp.sqrt(squared)
+    root = s if ridge is None else jnp.hypot(s, jnp.sqrt(ridge))  # √(s²+λ) without forming s²
+    keep = keep_mask(s, rcond) & (root > 0)
+    inv = jnp.where(keep, 1 / jnp.where(keep, root, 1), 0)
+    return mT(vt), xty(u, y), s, inv, root
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,4 +43,4 @@ class SVD(Route):
 
     def solve(self, x, y, n, ridge, rcond, scale) -> Solution:
         v, uty, s, inv, spectrum = _svd(x, y, ridge, rcond, scale)
-        return Solution(mm(v, (s * inv * inv)[..., :, None] * uty), spectrum)
+        return Solution(mm(v, (s * inv * inv)[..., :, None] * uty), spectrum)  # (s·inv)·inv: no s²
