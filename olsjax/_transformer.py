@@ -26,8 +26,10 @@ from jax.typing import ArrayLike
 from jaxtyping import Array, Float
 
 from . import _checks, _stream
-from ._attention import linear_attention_matrix
+from ._checks import Data
+from ._attention import _linear_matrix
 from ._linalg import gram, identity, mm, mT, unit_roundoff, worst, xty
+from ._ranges import STATE_ERROR
 
 # Leaves are arrays, but JAX rebuilds pytrees with placeholders (ArgInfo while
 # lowering, None or object() inside transformations), so they are not typed at
@@ -140,7 +142,8 @@ def _use_gram(g, wk, wv, s, layers: int, dtype):
     sn = jnp.maximum(_fro(s), tiny)
     delta_g = u * _fro(wk) * _fro(wv) * gn / sn
     delta_p = u * jnp.sqrt(gn) * (_fro(wk) * vn + kn * _fro(wv)) / sn
-    ratio = delta_g**layers / (GRAM_SLACK * (u + delta_p**layers))
+    # c_E: the estimates are first order; refinement converges only while c_E·δ < 1 (T13).
+    ratio = (STATE_ERROR * delta_g) ** layers / (GRAM_SLACK * (u + (STATE_ERROR * delta_p) ** layers))
     return worst(jnp.where(jnp.isnan(ratio), jnp.inf, ratio)) <= 1
 
 
@@ -179,9 +182,13 @@ def fast_memory(params, context, n):
 
 def head(params: LinearTransformer, memory):
     """``S T W_FFN W_P`` with ``T₀ = I``, ``T_{j+1} = I + T_j (I − W_R S)`` (the refinement layers)."""
-    eye = refined = identity(memory)
-    for _ in range(params.refinements):
-        refined = eye + refined - mm(mm(refined, params.w_r), memory)
+    eye = identity(memory)
+
+    def layer(_, refined):
+        return eye + refined - mm(mm(refined, params.w_r), memory)
+
+    # A loop, not an unrolled stack: the default may add tens of layers (T13), one compiled body.
+    refined = jax.lax.fori_loop(0, params.refinements, layer, eye) if params.refinements else eye
     return mm(memory, mm(mm(refined, params.w_ffn), params.w_p))
 
 
@@ -216,18 +223,34 @@ def _forward_gram(params, g, sums, n):
     return *readout(params, s), use_gram
 
 
-def _tokens(params, queries, context):
-    """Validated queries and context: float arrays of the parameters' dtype and width."""
-    if not isinstance(params, (LinearTransformer, RegressionAttention)):
-        raise TypeError(f"params must be a LinearTransformer or RegressionAttention, got {type(params).__name__}")
-    q = _checks.array(queries, "queries", min_ndim=2)
-    x = _checks.array(context, "context", min_ndim=2)
-    w = params.w_q
-    for a, name in ((q, "queries"), (x, "context")):
-        _checks.same_dtype(a, w, name, "params")
-        if a.shape[-1] != w.shape[-2]:
-            raise ValueError(f"{name} must have {w.shape[-2]} columns (params' d), got shape {a.shape}")
-    return q, x
+def _tokens(params, queries, context, kinds=(LinearTransformer, RegressionAttention)):
+    """Validated ``queries`` (or ``None``) and ``context``: float arrays of the parameters' dtype and width ``d``.
+
+    Leading batch dimensions of the tokens and of ``W_Q``, ``W_K`` must
+    broadcast together (e.g. one set of queries against a batch of contexts).
+    """
+    if not isinstance(params, kinds):
+        names = " or ".join(kind.__name__ for kind in kinds)
+        raise TypeError(f"params must be a {names}, got {type(params).__name__}")
+    w_q, w_k = params.w_q, params.w_k
+    _checks.same_dtype(w_k, w_q, "params.w_k", "params.w_q")
+    if w_q.ndim < 2 or w_k.shape[-2:] != w_q.shape[-2:]:
+        raise ValueError(f"params.w_q and params.w_k must both be (d, k), got shapes {w_q.shape} and {w_k.shape}")
+    tokens = {name: _checks.array(a, name, min_ndim=2)
+              for name, a in (("queries", queries), ("context", context)) if a is not None}
+    for name, a in tokens.items():
+        _checks.same_dtype(a, w_q, name, "params")
+        if a.shape[-1] != w_q.shape[-2]:
+            raise ValueError(f"{name} must have {w_q.shape[-2]} columns (params' d), got shape {a.shape}")
+    shapes = {**tokens, "params.w_q": w_q, "params.w_k": w_k}
+    try:
+        jnp.broadcast_shapes(*(a.shape[:-2] for a in shapes.values()))
+    except ValueError:
+        got = ", ".join(f"{name} {a.shape}" for name, a in shapes.items())
+        raise ValueError(
+            f"{', '.join(tokens)} and params must have broadcastable leading batch dimensions, got {got}"
+        ) from None
+    return tokens.get("queries"), tokens["context"]
 
 
 def _leaves(params) -> dict[str, Any]:
@@ -237,8 +260,8 @@ def _leaves(params) -> dict[str, Any]:
 
 def forward(
     params: LinearTransformer,
-    queries: ArrayLike,
-    context: ArrayLike,
+    queries: Data,
+    context: Data,
 ) -> Float[Array, "*b q m"] | Float[Array, "*b q"]:
     """One forward pass ``f_θ(X*; X)``: attend from ``queries`` to ``context``.
 
@@ -288,55 +311,94 @@ def _streamed_forward(params, q, x):
 
 
 def attention_matrix(
-    params: LinearTransformer | RegressionAttention, queries: ArrayLike, context: ArrayLike
+    params: LinearTransformer | RegressionAttention, queries: Data, context: Data
 ) -> Float[Array, "*b q n"]:
-    """The ``q × n`` linear-attention matrix ``(X*W_Q+b_q)(XW_K+b_k)ᵀ / n`` of either model."""
-    q, x = (jnp.asarray(a) for a in _tokens(params, queries, context))
-    return linear_attention_matrix(_project(q, params.w_q, params.b_q), _project(x, params.w_k, params.b_k))
+    """The ``q × n`` linear-attention matrix ``(X*W_Q+b_q)(XW_K+b_k)ᵀ / n`` of either model.
 
-
-def _project(x, w, b):
-    p = mm(x, w)
-    return p if b is None else p + b[..., None, :]
+    **Raises:** as ``regression_attention``.
+    """
+    q, x = _tokens(params, queries, context)
+    out, status = _attention_matrix(params, q, x)
+    return _checks.finish(out, status, {"queries": q, "context": x, **_leaves(params)}, dtype=out.dtype)
 
 
 @jax.jit
-def _regression_attention(params, queries, context, targets):
+def _attention_matrix(params, queries, context):
+    out = _linear_matrix(_project(queries, params.w_q, params.b_q), _project(context, params.w_k, params.b_k), False)
+    return out, _checks.output_status(out)
+
+
+def _project(x, w, b):
+    """``XW + b`` (batch dimensions of ``X`` and the parameters broadcast; no implicit rank promotion)."""
+    p = mm(x, w)
+    return p if b is None else p + jnp.broadcast_to(b[..., None, :], p.shape)
+
+
+@functools.partial(jax.jit, static_argnames="vector")
+def _regression_attention(params, queries, context, targets, *, vector: bool):
     memory = xty(_project(context, params.w_k, params.b_k), targets) / context.shape[-2]
     out = mm(_project(queries, params.w_q, params.b_q), memory)
     if params.intercept:
-        out = out + jnp.mean(targets, axis=-2, keepdims=True)
-    return out
+        out = out + jnp.broadcast_to(jnp.mean(targets, axis=-2, keepdims=True), out.shape)
+    out = out[..., 0] if vector else out
+    return out, _checks.output_status(out)
 
 
-def _targets(params, queries, context, targets):
-    q, x = _tokens(params, queries, context)
+def _targets(context, targets):
+    """``targets`` as ``(..., n, m)`` matching the validated ``context`` ``(..., n, d)``, and whether it was a vector."""
     y = _checks.array(targets, "targets", min_ndim=1)
-    _checks.same_dtype(y, x, "targets", "context")
-    vector = y.ndim == x.ndim - 1
+    _checks.same_dtype(y, context, "targets", "context")
+    vector = y.ndim == context.ndim - 1
     y2 = y[..., None] if vector else y
-    if y2.shape[:-1] != x.shape[:-1]:
-        raise ValueError(f"targets must have shape (..., n, m) or (..., n) matching context {x.shape}, got {y.shape}")
-    return jnp.asarray(q), jnp.asarray(x), jnp.asarray(y2), vector
+    if y2.shape[:-1] != context.shape[:-1]:
+        raise ValueError(
+            f"targets must have shape (..., n, m) or (..., n) matching context {context.shape}, got {y.shape}"
+        )
+    return y2, vector
 
 
 def regression_attention(
-    params: RegressionAttention, queries: ArrayLike, context: ArrayLike, targets: ArrayLike
+    params: RegressionAttention, queries: Data, context: Data, targets: Data
 ) -> Float[Array, "*b q m"] | Float[Array, "*b q"]:
     """Values-are-targets forward pass: attend from ``queries`` to ``(context, targets)``.
 
+    **Arguments:** ``queries`` ``X*`` ``(..., q, d)``, ``context`` ``X``
+    ``(..., n, d)``, ``targets`` ``Y`` ``(..., n, m)`` or ``(..., n)``: float32
+    or float64 arrays (or lists) of the parameters' dtype; ``X`` and ``Y``
+    with equal leading dimensions, broadcasting with those of ``X*`` and the
+    parameters.
+
     **Returns:** ``(..., q, m)`` = ``LinAttn(X*W_Q+b_q, XW_K+b_k, Y) (+ mean(Y) with intercept)``;
     ``(..., q)`` for vector ``targets``.
+
+    **Raises:** ``TypeError`` for another dtype or mixed dtypes; ``ValueError``
+    naming the argument for a wrong width, row count or batch shape, an empty
+    input, or (eagerly) NaN/inf in an input or an overflowing result. Under a
+    caller's ``jit`` values are not read: the output is then non-finite instead.
     """
-    q, x, y, vector = _targets(params, queries, context, targets)
-    out = _regression_attention(params, q, x, y)
-    return out[..., 0] if vector else out
+    q, x = _tokens(params, queries, context, kinds=(RegressionAttention,))
+    y, vector = _targets(x, targets)
+    out, status = _regression_attention(params, q, x, y, vector=vector)
+    return _checks.finish(
+        out, status, {"queries": q, "context": x, "targets": y, **_leaves(params)}, dtype=out.dtype
+    )
+
+
+@functools.partial(jax.jit, static_argnames="vector")
+def _effective_weights(params, context, targets, *, vector: bool):
+    out = mm(params.w_q, xty(_project(context, params.w_k, params.b_k), targets) / context.shape[-2])
+    out = out[..., 0] if vector else out
+    return out, _checks.output_status(out)
 
 
 def effective_weights(
-    params: RegressionAttention, context: ArrayLike, targets: ArrayLike
+    params: RegressionAttention, context: Data, targets: Data
 ) -> Float[Array, "*b d m"] | Float[Array, "*b d"]:
-    """The blog's effective coefficients ``W_Q W_Kᵀ XᵀY / n`` (with ``X`` shifted by the key bias)."""
-    _, x, y, vector = _targets(params, context, context, targets)
-    out = mm(params.w_q, xty(_project(x, params.w_k, params.b_k), y) / x.shape[-2])
-    return out[..., 0] if vector else out
+    """The blog's effective coefficients ``W_Q W_Kᵀ XᵀY / n`` (with ``X`` shifted by the key bias).
+
+    **Raises:** as ``regression_attention``.
+    """
+    _, x = _tokens(params, None, context, kinds=(RegressionAttention,))
+    y, vector = _targets(x, targets)
+    out, status = _effective_weights(params, x, y, vector=vector)
+    return _checks.finish(out, status, {"context": x, "targets": y, **_leaves(params)}, dtype=out.dtype)
