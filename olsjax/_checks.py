@@ -22,14 +22,19 @@ import math
 import os
 import sys
 import warnings
-from typing import Any, NamedTuple
+from collections.abc import Sequence
+from typing import Any, NamedTuple, Union
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.typing import ArrayLike
 from jaxtyping import Array, Bool, Float, Int
 
 from ._routes import ROUTE_NAMES, Route
+
+#: What public functions take as data: arrays (numpy, JAX) or nested lists of numbers.
+Data = Union[ArrayLike, Sequence[Any]]
 
 #: Inputs with at most this many rows are padded to a row bucket (``bucket_rows``).
 BUCKET_MAX_ROWS = 1 << 16
@@ -113,7 +118,20 @@ def array(value: Any, name: str, *, min_ndim: int) -> np.ndarray | jax.Array:
             "`with jax.enable_x64(True):`",
             PrecisionWarning, stacklevel=_caller_level(),
         )
+        fits_float32(a, name)
     return a
+
+
+def fits_float32(a: np.ndarray, name: str) -> None:
+    """Refuse float64 data that float32 cannot hold: entries above its maximum or below its smallest normal."""
+    magnitude = np.abs(a[np.isfinite(a) & (a != 0)])
+    f32 = np.finfo(np.float32)
+    if magnitude.size and (magnitude.max() > f32.max or magnitude.min() < f32.tiny):
+        raise ValueError(
+            f"{name} has entries from {magnitude.min():.1e} to {magnitude.max():.1e}, outside "
+            f"float32's normal range [{f32.tiny:.1e}, {f32.max:.1e}], and JAX's 64-bit mode is off: "
+            'enable it (jax.config.update("jax_enable_x64", True)) or rescale the data'
+        )
 
 
 def _caller_level() -> int:
@@ -314,8 +332,9 @@ def finish(
             "route='qr' or 'svd' if X is full rank but ill-conditioned"
         )
     raise ValueError(
-        "the result overflowed although every input is finite: rescale X and Y "
-        "(their products exceed the range of " + str(dtype) + ")"
+        "the result overflowed although every input is finite: rescale "
+        + ", ".join(name for name in inputs if not name.startswith("params."))
+        + " (their products exceed the range of " + str(dtype) + ")"
     )
 
 

@@ -4,7 +4,7 @@ Every construction goes through a route's *whitening factor* ``L`` with
 ``L Lᵀ = Σ_λ⁺``, ``Σ_λ = XᵀX/n + (λ/n)I`` (T3, ``_routes``). The paper
 form (T1/T2) puts ``L`` in ``W_Q = W_K = W_V`` and the task in the head
 ``W_P``; the values-are-targets form (T4) needs only ``W_Q W_Kᵀ = Σ_λ⁻¹``.
-By default ``construct_ols`` adds two refinement layers (T12) that cancel the
+By default ``construct_ols`` adds refinement layers (T12, as many as T13 needs) that cancel the
 rounding error of the whitened Gram matrix.
 
 These parameters are *data-dependent*: they are computed from the context
@@ -25,7 +25,7 @@ import numpy as np
 from jax.typing import ArrayLike
 
 from . import _checks, _stream
-from ._checks import Info
+from ._checks import Data, Info
 from ._linalg import identity, keep_mask, mm, mT, poison, unit_roundoff
 from ._ranges import condition, default_layers, forward_limit, one_layer_limit
 from ._lstsq import equilibration, floor_rcond, prepare_route, verdict
@@ -176,8 +176,8 @@ def _construct_ols_gram(g, b, n, ridge, rcond, *, route, intercept, equilibrate,
 
 
 def construct_ols(
-    X: ArrayLike,
-    Y: ArrayLike,
+    X: Data,
+    Y: Data,
     *,
     route: Route | str = "auto",
     ridge: float | ArrayLike = 0.0,
@@ -190,7 +190,7 @@ def construct_ols(
     """Parameters ``θ`` with ``forward(θ, X*, X) = X* β`` (T1, T2, T12).
 
     The paper's construction: ``W_Q = W_K = W_V = L`` with ``L Lᵀ = Σ⁻¹``,
-    ``W_FFN = I``, ``W_P = Lᵀ XᵀY / n``; by default followed by two refinement
+    ``W_FFN = I``, ``W_P = Lᵀ XᵀY / n``; by default followed by refinement
     layers (T12) that make the forward pass as accurate as its route's solve. The
     parameters are computed from this ``(X, Y)``: the forward pass reproduces
     OLS for this context, with any queries.
@@ -209,7 +209,7 @@ def construct_ols(
     layer multiplies the first-order error ``‖S − M‖ ≈ u·κ`` into the result
     once more). Default: the fewest layers, at least 2, whose accuracy range
     covers everything any route accepts (``_ranges.default_layers``: for
-    ``n = 20, 1000, 10⁶`` rows 15, 5, 2 in float64, whatever the route), or 0
+    ``n = 20, 1000, 10⁶`` rows 19, 5, 2 in float64, whatever the route), or 0
     with ``ridge``, where ``‖L‖ ≤ √(n/λ)`` already keeps the one-layer error
     small and ``W_R = M⁻¹`` (``κ(M)`` up to ``s₁²/λ``) would add more
     rounding than it removes; ``info``: also return ``Info`` (the route that
@@ -293,7 +293,7 @@ def _construct_regression_attention_gram(g, n, ridge, rcond, *, route, intercept
 
 
 def construct_regression_attention(
-    X: ArrayLike,
+    X: Data,
     *,
     route: Route | str = "auto",
     ridge: float | ArrayLike = 0.0,

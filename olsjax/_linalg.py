@@ -17,6 +17,11 @@ from jaxtyping import Array, Bool, Float, Int, PyTree
 
 HIGHEST = jax.lax.Precision.HIGHEST
 
+#: The constant ``c`` of THEOREMS.md's bound ``c·u·(κ^p + κ²·tan θ)``, which the
+#: accuracy ranges (``_ranges``) and the Gram routes' rank floor are set against;
+#: ``olsjax.testing.DEFAULT_C`` is this number (why 200: see there).
+BOUND_C = 200.0
+
 mm = functools.partial(jnp.matmul, precision=HIGHEST)
 
 

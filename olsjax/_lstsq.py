@@ -16,7 +16,7 @@ from jax.typing import ArrayLike
 from jaxtyping import Array, Float
 
 from . import _checks, _stream
-from ._checks import Info
+from ._checks import Data, Info
 from ._linalg import column_scale, gram, is_deficient, mm, mT, numerical_rank, poison, scale_columns
 from ._routes import ROUTE_NAMES, ROUTES, Auto, Ran, Route, as_route
 
@@ -36,7 +36,8 @@ def floor_rcond(route: Route, rcond, n, d: int, dtype):
     """
     if rcond is None:
         return None
-    return jnp.maximum(rcond, route.select(rcond).rank_tolerance(n, d, dtype))
+    floor = jnp.maximum(rcond, route.select(rcond).rank_tolerance(n, d, dtype))
+    return jnp.where((rcond >= 0) & (rcond < 1), floor, jnp.nan)  # a traced rcond outside [0, 1): NaN
 
 
 def equilibration(x, route: Route, equilibrate: bool, ridge, rcond, g=None):
@@ -55,8 +56,8 @@ def equilibration(x, route: Route, equilibrate: bool, ridge, rcond, g=None):
 def verdict(spectrum, tolerance, rcond):
     """``(deficient, rank)``: deficiency counts only when a full-rank answer was asked for."""
     deficient = is_deficient(spectrum, tolerance)
-    if rcond is not None:
-        deficient = jnp.zeros_like(deficient)
+    if rcond is not None:  # only an invalid (NaN) cutoff, from floor_rcond, is refused
+        deficient = jnp.broadcast_to(jnp.isnan(rcond), deficient.shape)
     return deficient, numerical_rank(spectrum, tolerance)
 
 
@@ -94,8 +95,8 @@ def _lstsq_gram(g, b, n, ridge, rcond, *, route, equilibrate, vector):
 
 
 def lstsq(
-    X: ArrayLike,
-    Y: ArrayLike,
+    X: Data,
+    Y: Data,
     *,
     route: Route | str = "auto",
     ridge: float | ArrayLike = 0.0,
@@ -115,7 +116,7 @@ def lstsq(
     ``rcond``: with a route that pseudo-inverts (``"svd"``, ``"eigh"``,
     ``"zca"``, ``"lstsq"``; ``"auto"`` takes the SVD), treat singular values
     below ``rcond·s_max`` as zero and return the minimum-norm solution ``X⁺Y``
-    (raised to what the route resolves: ``max(n, d)·ε``, or ``√(d·ε)`` on Gram
+    (raised to what the route resolves: ``max(n, d)·ε``, or ``√(max(d, 200)·ε)`` on Gram
     routes); traced too; ``equilibrate``: solve with columns scaled by powers of
     two (exact; not with ``ridge`` or ``rcond``); ``info``: also return ``Info``
     (the route that ran, the numerical rank).
@@ -161,7 +162,7 @@ def _hat(x, n, ridge, rcond, *, route, equilibrate):
 
 
 def hat_matrix(
-    X: ArrayLike,
+    X: Data,
     *,
     route: Route | str = "svd",
     ridge: float | ArrayLike = 0.0,
@@ -197,7 +198,7 @@ def _condition_number(x):
     return s[..., 0] / s[..., -1]
 
 
-def condition_number(X: ArrayLike) -> Float[Array, "*b"]:
+def condition_number(X: Data) -> Float[Array, "*b"]:
     """2-norm condition number ``κ(X) = s_max / s_min`` of ``X`` ``(..., n, d)``, from its SVD."""
     x = _checks.to_device(_checks.array(X, "X", min_ndim=2))
     if _checks.is_concrete(x):
@@ -212,7 +213,7 @@ def _auto_choice(x, n, ridge, *, equilibrate):
 
 
 def select_route(
-    X: ArrayLike,
+    X: Data,
     *,
     route: Route | str = "auto",
     ridge: float | ArrayLike = 0.0,
@@ -227,12 +228,14 @@ def select_route(
     Cholesky()
     """
     x = _checks.array(X, "X", min_ndim=2)
-    route = as_route(route).select(rcond)
+    rcond_ = _checks.rcond_value(rcond, x.dtype)
+    ridge_ = _checks.ridge_value(ridge, x.dtype)
+    route = as_route(route).select(rcond_)
     if not isinstance(route, Auto):
         return route
     xd = _checks.to_device(x)
     if not _checks.is_concrete(xd):
         raise TypeError("select_route reads the data: call it outside jit, or pass info=True to the fit")
-    ridge_ = _checks.ridge_value(ridge, xd.dtype)
+    _checks.finite_input(x, "X")
     index = _auto_choice(xd, _checks.real_rows(x.shape[-2], xd.dtype), ridge_, equilibrate=bool(equilibrate))
     return ROUTES[ROUTE_NAMES[int(index)]]

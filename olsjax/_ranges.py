@@ -1,17 +1,18 @@
 """Accuracy ranges: the condition numbers over which each construction meets its bound.
 
 A route accepts ``κ̂ = κ(X D⁻¹)`` up to ``route.kappa_max`` (its rank floor).
-The paper's forward pass adds its own limit (THEOREMS.md T12, "Accuracy
-range"): the attention state ``S = KᵀV/n`` carries an error
-``‖E‖ ≤ c_E·u·κ``, which ``k`` refinement layers reduce to ``‖E‖^{k+1}``
-times the amplification ``κ``. So
+The paper's forward pass adds its own limit (THEOREMS.md T13): the attention
+state ``S = KᵀV/n`` carries an error ``‖E‖ ≤ c_E·u·κ``, which ``k``
+refinement layers reduce to ``‖E‖^{k+1}``, amplified by ``κ`` on the query side. So
 
 - with ``k ≥ 1`` layers on a ``p = 1`` route the forward pass meets the
-  ``p = 1`` bound for ``(c_E·u·κ)^{k+1}·κ ≤ u·κ``, i.e.
-  ``κ ≤ refinement_limit(k) = u^{-k/(k+1)} / c_E``;
+  ``p = 1`` bound ``c·u·κ`` while the remainder stays within half of it,
+  ``(c_E·u·κ)^{k+1}·κ ≤ (c/2)·u·κ``, i.e. for
+  ``κ ≤ refinement_limit(k) = (c·u/2)^{1/(k+1)} / (c_E·u)``;
 - the one-layer model (``k = 0``), the values-are-targets form (T4) and the
-  Gram routes are ``p = 2`` forms: their bound ``c·u·κ²`` says something only
-  for ``κ ≤ (d·ε)^{-1/2}`` (``one_layer_limit``), the Gram routes' own rank floor.
+  Gram routes are ``p = 2`` forms: their bound ``c·u·κ²`` stays below ``1/2``
+  for ``κ ≤ (max(d, c)·ε)^{-1/2}`` (``one_layer_limit``), the Gram routes'
+  own rank floor.
 
 Beyond its limit a construction refuses (NaN under ``jit``). The default
 number of layers is the fewest that cover every route's whole range.
@@ -21,27 +22,28 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
-from ._linalg import unit_roundoff
-from ._routes import SVD, Route
+from ._linalg import BOUND_C, unit_roundoff
+from ._routes import SVD, Cholesky, Route
 
-#: ``c_E`` in ``‖S − M‖ ≤ c_E·u·κ``. Measured at most 1.2 (20 × 4 designs, κ up to
-#: 1e14, svd route); 4 leaves a margin for wider designs.
-STATE_ERROR = 4.0
-#: The most refinement layers the default adds. As ``k`` grows the limit tends to
-#: ``1/(c_E·u)``; 24 layers reach 80% of it (``u^{-24/25}``), the SVD's rank floor
-#: for ``n ≥ 6`` in float64. Each layer costs two ``k × k`` products.
-MAX_LAYERS = 24
+#: ``c_E`` in ``‖S − M‖ ≤ c_E·u·κ``: measured up to 3.96 (20 × 4 designs, svd route,
+#: 40 seeds at κ = 1e4; about 1 at κ ≥ 1e10); 8 leaves a factor 2.
+STATE_ERROR = 8.0
+#: The most refinement layers the default adds: the limit tends to ``1/(c_E·u) = 1/(4ε)``
+#: as ``k`` grows; 64 layers (6.9e14 in float64) cover the SVD's rank floor
+#: ``1/(max(n, d)·ε)`` from ``max(n, d) = 7`` on (float32: 5). Below, no number of
+#: layers can: the default refuses the top of that range. Each layer costs two ``k × k`` products.
+MAX_LAYERS = 64
 
 
 def refinement_limit(layers: int, dtype) -> float:
     """Largest ``κ`` at which ``layers ≥ 1`` refinement layers keep the ``p = 1`` bound."""
     u = unit_roundoff(dtype)
-    return u ** (-layers / (layers + 1)) / STATE_ERROR
+    return (BOUND_C * u / 2) ** (1 / (layers + 1)) / (STATE_ERROR * u)
 
 
 def one_layer_limit(d: int, dtype) -> float:
-    """Largest ``κ`` at which a ``p = 2`` form's bound ``c·u·κ²`` is informative: ``(d·ε)^{-1/2}``."""
-    return (d * 2 * unit_roundoff(dtype)) ** -0.5
+    """Largest ``κ`` at which a ``p = 2`` form's bound ``c·u·κ²`` stays below 1/2: ``(max(d, c)·ε)^{-1/2}``."""
+    return Cholesky().kappa_max(d, d, dtype)  # a Gram route's floor (it does not depend on n)
 
 
 def forward_limit(route: Route, layers: int, d: int, dtype) -> float:

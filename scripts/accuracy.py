@@ -53,7 +53,7 @@ def _statsmodels() -> Solver | None:
 def solvers() -> dict[str, Solver | None]:
     """Every row of the table; ``None`` where the package is not installed."""
     rows: dict[str, Solver | None] = {
-        "olsjax forward, default (auto, 2 refinement layers)": _forward(),
+        "olsjax forward, default (auto, refine=None: 13-14 layers here)": _forward(),
     }
     for name, route in olsjax.ROUTES.items():
         if route.whitens and name != "auto":

@@ -23,7 +23,7 @@ from typing import ClassVar, NamedTuple
 import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, Int
 
-from .._linalg import unit_roundoff
+from .._linalg import BOUND_C, unit_roundoff
 
 
 class Whitening(NamedTuple):
@@ -86,14 +86,15 @@ class Route(abc.ABC):
 
         Routes that never form ``XᵀX`` resolve singular values down to
         ``max(n, d)·ε·s_max`` (numpy's ``matrix_rank``). Gram routes square the
-        spectrum, so they resolve only down to ``√(d·ε)·s_max``: below that the
-        relative error bound ``u·κ²`` exceeds ``1/d`` and the answer is noise.
+        spectrum, so they resolve only down to ``√(max(d, c)·ε)·s_max`` (``c``
+        the bound's constant, ``BOUND_C``): below that their bound
+        ``c·u·κ²`` exceeds ``1/2`` and the answer may be noise.
         ``n`` is a traced scalar inside the cores (an array comes back) or a
         Python ``int`` for static decisions (a Python ``float`` comes back).
         """
         eps = 2 * unit_roundoff(dtype)
         if self.forms_gram:
-            tol = (d * eps) ** 0.5
+            tol = (max(d, BOUND_C) * eps) ** 0.5
         elif isinstance(n, int):
             return max(n, d) * eps
         else:

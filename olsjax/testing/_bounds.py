@@ -9,6 +9,7 @@ import math
 
 import numpy as np
 
+from .._linalg import BOUND_C
 from .._routes import Route, as_route
 
 #: Default constant ``c`` of the bound. Backward-stable QR/SVD/Cholesky have
@@ -18,7 +19,7 @@ from .._routes import Route, as_route
 #: product (T3) reached 99.5·u at κ = 1 under the CI profile, so c = 200 gives a
 #: factor 2 over the worst measured case. Wrong constructions miss by many orders
 #: of magnitude more (every proof's falsification test asserts > 1e3 × bound).
-DEFAULT_C = 200.0
+DEFAULT_C = BOUND_C
 #: ``−log10 u`` for float64, ``u = 2⁻⁵³``: a float64 result cannot carry more
 #: correct digits than this, so ``lre`` reports it for an exact match.
 LRE_CAP = -math.log10(2.0**-53)
