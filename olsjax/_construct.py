@@ -29,7 +29,7 @@ from ._checks import Data, Info
 from ._linalg import identity, keep_mask, mm, mT, poison, unit_roundoff
 from ._ranges import condition, default_layers, forward_limit, one_layer_limit
 from ._lstsq import equilibration, floor_rcond, prepare_route, verdict
-from ._routes import Route
+from ._routes import SVD, Route
 from ._transformer import LinearTransformer, RegressionAttention
 
 
@@ -41,7 +41,7 @@ class Whitened(NamedTuple):
     id of the route that ran; ``rcond``: the cutoff used (or ``None``);
     ``kappa``: ``κ̂``, the condition number the construction's accuracy range is
     judged by (``_ranges``): that of the kept singular values, times the
-    digits centring lost (``centre``); ``tolerance``: the rank floor of the route that ran.
+    digits centring lost (``centre``).
     """
 
     l: Any
@@ -53,7 +53,6 @@ class Whitened(NamedTuple):
     route: Any
     rcond: Any
     kappa: Any
-    tolerance: Any
 
 
 def ridge_head(p, l, n, ridge):
@@ -100,7 +99,7 @@ def whitening(ran, scale, rcond, x_mean, lost) -> Whitened:
     deficient, rank = verdict(ran.out.spectrum, ran.tolerance, rcond)
     bias = None if x_mean is None else -mm(x_mean, l)[..., 0, :]
     kappa = condition(ran.out.spectrum, keep_mask(ran.out.spectrum, rcond)) * lost
-    return Whitened(l, ran.out.p, bias, deficient, rank, None, ran.route, rcond, kappa, ran.tolerance)
+    return Whitened(l, ran.out.p, bias, deficient, rank, None, ran.route, rcond, kappa)
 
 
 def whitened(x, y, n, ridge, rcond, route: Route, intercept: bool, equilibrate: bool) -> Whitened:
@@ -132,7 +131,7 @@ def ols_params(w: Whitened, n, ridge, *, route: Route, refine: int, vector: bool
     With ridge ``κ̂`` is that of ``[X; √λ I]``, and the head ``M⁻¹`` adds a
     second condition: ``κ̂/√λ_min(M)`` (about ``κ(X)``: ``M⁻¹`` amplifies the
     error of ``S`` on the directions ridge shrinks, a ``p = 1`` term) must stay
-    within the route's range for the one-layer model, and ``κ̂/λ_min(M)`` (the
+    within the ``p = 1`` floor ``1/(max(n, d)·ε)`` for the one-layer model, and ``κ̂/λ_min(M)`` (the
     contraction ``‖M⁻¹(S − M)‖`` over ``u``) within the refinement limit with
     layers; ``λ_min(M) ≤ d·ε`` is not resolved at all.
     """
@@ -144,7 +143,8 @@ def ols_params(w: Whitened, n, ridge, *, route: Route, refine: int, vector: bool
         resolved = m_min > d * 2 * unit_roundoff(dtype)
         m_min = jnp.where(resolved, m_min, 0)  # κ̂ = inf: refused
         kappa = w.kappa / (jnp.sqrt(m_min) if refine == 0 else m_min)
-        limit = 1 / w.tolerance if refine == 0 else forward_limit(route, refine, d, dtype)
+        # κ̂/√λ_min(M) ≈ κ(X) enters linearly: the p = 1 floor, whatever the route.
+        limit = 1 / SVD().rank_tolerance(n, d, dtype) if refine == 0 else forward_limit(route, refine, d, dtype)
         deficient = deficient | ~in_range(kappa, limit)
         w = w._replace(kappa=kappa)
     w_r = None if not refine else (identity(w.l) if ridge is None else jnp.linalg.inv(m))

@@ -60,7 +60,8 @@ def _problems(dtype):
 def _routes(problem: testing.Problem, dtype) -> tuple[olsjax.Route, ...]:
     # CholeskyQR2 is claimed only below its proven limit (Yamamoto et al.).
     n, d = problem.x.shape
-    ok = problem.kappa <= cholqr2_kappa_limit(n, d, dtype)
+    # Half the limit: the route judges its own estimate of κ, which may exceed the nominal one.
+    ok = problem.kappa <= cholqr2_kappa_limit(n, d, dtype) / 2
     return tuple(r for r in ROUTES if not isinstance(r, olsjax.CholQR2) or ok)
 
 
