@@ -1,10 +1,9 @@
-"""The ``olsjax`` command: ``verify`` prints the certificate of THEOREMS.md's claims."""
+"""The ``olsjax`` command: ``verify`` prints the certificate of THEOREMS.md's claims; ``experiment`` runs one."""
 
 from __future__ import annotations
 
 import argparse
 import json
-import platform
 import sys
 import time
 
@@ -12,6 +11,9 @@ import jax
 import numpy as np
 
 from . import __version__, verify
+from ._environment import environment
+from .experiments import NAMES as EXPERIMENTS
+from .experiments import run_experiment as run
 
 
 def _progress(stream):
@@ -49,17 +51,6 @@ def format_table(rows: list[verify.Row]) -> str:
     return "\n".join([fmt.format(*header), rule, *(fmt.format(*line) for line in body)])
 
 
-def _environment() -> dict:
-    return {
-        "olsjax": __version__,
-        "jax": jax.__version__,
-        "numpy": np.__version__,
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "device": str(jax.devices()[0]),
-    }
-
-
 def run_verify(args: argparse.Namespace) -> int:
     """Run the certificate; exit status 1 if any claim fails."""
     claims = [c for c in verify.CLAIMS if not args.claims or c.id in args.claims]
@@ -80,7 +71,7 @@ def run_verify(args: argparse.Namespace) -> int:
     )
     if args.json:
         payload = {
-            "environment": _environment(),
+            "environment": environment(),
             "seconds": seconds,
             "passed": not failed,
             "rows": [vars(r) | {"passed": r.passed} for r in rows],
@@ -88,6 +79,15 @@ def run_verify(args: argparse.Namespace) -> int:
         with open(args.json, "w") as f:
             json.dump(payload, f, indent=2)
     return 1 if failed else 0
+
+
+def run_experiment(args: argparse.Namespace) -> int:
+    """Run one experiment into ``--out``; progress on stderr, the report's path on stdout."""
+    if args.seed < 0:
+        raise SystemExit(f"olsjax experiment: --seed must be non-negative, got {args.seed}")
+    results = run(args.name, out=args.out, quick=args.quick, seed=args.seed)
+    print(f"{args.name}: {results['metadata']['seconds']} s; report: {args.out}/report.html")
+    return 0
 
 
 def parser() -> argparse.ArgumentParser:
@@ -100,6 +100,12 @@ def parser() -> argparse.ArgumentParser:
     v.add_argument("--dtype", nargs="+", choices=verify.DTYPES, default=list(verify.DTYPES))
     v.add_argument("--claims", nargs="+", metavar="ID", help="only these claims, e.g. T1 T4")
     v.set_defaults(run=run_verify)
+    e = sub.add_parser("experiment", help="run an experiment; write results.json, figures and report.html")
+    e.add_argument("name", choices=EXPERIMENTS, help="paper: the paper's second half; blog: attention vs regression")
+    e.add_argument("--out", metavar="DIR", required=True, help="folder for the outputs (created if missing)")
+    e.add_argument("--quick", action="store_true", help="CI size: seconds to a minute, same pipeline")
+    e.add_argument("--seed", type=int, default=0, help="seed of every random draw (default 0)")
+    e.set_defaults(run=run_experiment)
     return top
 
 
