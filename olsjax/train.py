@@ -71,7 +71,13 @@ def _chunk_runner(loss: Callable, optimizer: optax.GradientTransformation, stoch
         (params, state), values = jax.lax.scan(step, (params, state), keys)
         return params, state, values
 
-    return run
+    def run_standard(params, state, keys):
+        # optax mixes Python floats with int32 step counts: trace it under standard
+        # promotion, also when the caller (or a test suite) runs JAX with strict promotion.
+        with jax.numpy_dtype_promotion("standard"):
+            return run(params, state, keys)
+
+    return run_standard
 
 
 def train(
@@ -108,7 +114,8 @@ def train(
     optimizer = optimizer if optimizer is not None else optax.adam(learning_rate)
     stochastic = key is not None
     run = _chunk_runner(loss, optimizer, stochastic)
-    state = optimizer.init(params)
+    with jax.numpy_dtype_promotion("standard"):
+        state = optimizer.init(params)
     keys = jax.random.split(key, steps) if stochastic else jnp.zeros((steps,))
     losses: list[np.ndarray] = []
     val, val_steps = [], []
