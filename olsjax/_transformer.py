@@ -128,10 +128,11 @@ def _use_gram(g, wk, wv, s, layers: int, dtype):
     from the Gram matrix, ``δ_g = u‖Ŵ_K‖‖Ŵ_V‖‖Ĝ‖`` (``≈ u·κ²`` for a whitening
     ``L``); from the projections ``K = XW_K``, ``V = XW_V``,
     ``δ_p = u‖Ĝ‖^½(‖Ŵ_K‖‖V‖ + ‖K‖‖Ŵ_V‖)/√n`` (``≈ u·κ``). ``layers − 1``
-    refinement layers raise an error ``δ`` in ``S`` to ``δ^layers`` in the
-    output, so the Gram order is taken when ``δ_g^layers`` stays within
-    ``GRAM_SLACK·(u + δ_p^layers)``: for the constructions with two
-    refinement layers, up to ``κ ≈ u^{-1/3}`` (~1e5 in float64). One decision
+    refinement layers raise an error ``δ`` in ``S`` to ``(c_E·δ)^layers`` in
+    the output (``c_E = STATE_ERROR``, T13), so the Gram order is taken when
+    ``(c_E·δ_g)^layers`` stays within ``GRAM_SLACK·(u + (c_E·δ_p)^layers)``:
+    with two refinement layers (three passes), up to ``κ ≈ u^{-1/3}/2`` (~1e5
+    in float64). One decision
     for the whole batch (``worst``), so under ``vmap`` only one order runs.
     """
     u = unit_roundoff(dtype)
