@@ -8,13 +8,16 @@ from ._attention import (
     linear_attention,
     linear_attention_matrix,
     linear_scores,
+    recurrent_linear_attention,
     softmax_attention,
     softmax_attention_matrix,
     softmax_scores,
 )
 from ._checks import Info, PrecisionWarning
 from ._construct import construct_ols, construct_regression_attention
+from ._gd import GDTransformer, construct_gd, in_context_tokens, predict_in_context
 from ._lstsq import condition_number, hat_matrix, lstsq, select_route
+from ._memory import hopfield_energy, hopfield_retrieve, rls
 from ._routes import (
     QR,
     ROUTE_NAMES,
@@ -49,6 +52,7 @@ __all__ = [
     "CholQR2",
     "Cholesky",
     "Eigh",
+    "GDTransformer",
     "Info",
     "JaxLstsq",
     "LinearTransformer",
@@ -57,16 +61,23 @@ __all__ = [
     "Route",
     "attention_matrix",
     "condition_number",
+    "construct_gd",
     "construct_ols",
     "construct_regression_attention",
     "effective_weights",
     "forward",
     "hat_matrix",
+    "hopfield_energy",
+    "hopfield_retrieve",
+    "in_context_tokens",
     "linear_attention",
     "linear_attention_matrix",
     "linear_scores",
     "lstsq",
+    "predict_in_context",
+    "recurrent_linear_attention",
     "regression_attention",
+    "rls",
     "select_route",
     "softmax_attention",
     "softmax_attention_matrix",

@@ -7,6 +7,8 @@ leading batch dimensions (not broadcast: batch with ``jax.vmap`` to share an
 operand). Linear attention averages over keys (``Q Kᵀ V / n``, THEOREMS.md
 notation); its causal form averages over the keys seen so far (row ``t``
 divides by ``t``).
+``recurrent_linear_attention`` computes that causal form as a recurrence over
+a constant-size state ``S_t = S_{t−1} + k_t v_tᵀ`` (T9), in chunks.
 
 Every public function is the checked entry of ``_checks``. Shapes, dtypes and
 ``scale`` are validated first, also under a caller's ``jit`` (they are static):
@@ -213,6 +215,44 @@ def _softmax_attention(q, k, v, scale, *, causal):
     return out, _checks.output_status(out)
 
 
+def _chunked_causal(
+    q: Float[Array, "*b n d"], k: Float[Array, "*b n d"], v: Float[Array, "*b n m"], chunk: int
+) -> tuple[Float[Array, "*b n m"], Float[Array, "*b d m"]]:
+    """Causal ``o_t = q_tᵀ S_t / t`` with ``S_t = S_{t−1} + k_t v_tᵀ``, ``chunk`` rows at a time.
+
+    Rows are padded with zeros to whole chunks (zero keys and values add
+    nothing to ``S``; padded outputs are dropped). Inside a chunk the masked
+    parallel form; between chunks only the ``d × m`` state is carried.
+    """
+    *batch, n, d = q.shape
+    m = v.shape[-1]
+    chunks = -(-n // chunk)
+    pad = [(0, 0)] * len(batch) + [(0, chunks * chunk - n), (0, 0)]
+
+    def split(a):  # (..., n, w) -> (chunks, ..., chunk, w): the scan runs over the leading axis
+        a = jnp.pad(a, pad).reshape(*batch, chunks, chunk, a.shape[-1])
+        return jnp.moveaxis(a, -3, 0)
+
+    mask = jnp.tril(jnp.ones((chunk, chunk), bool))
+
+    def step(state, block):
+        qc, kc, vc = block
+        inside = mm(jnp.where(mask, mm(qc, mT(kc)), 0), vc)
+        return state + xty(kc, vc), mm(qc, state) + inside
+
+    start = jnp.zeros((*batch, d, m), q.dtype)
+    state, out = jax.lax.scan(step, start, (split(q), split(k), split(v)))
+    out = jnp.moveaxis(out, 0, -3).reshape(*batch, chunks * chunk, m)[..., :n, :]
+    counts = jnp.arange(1, n + 1, dtype=q.dtype)[:, None]
+    return out / jnp.broadcast_to(counts, out.shape), state
+
+
+@functools.partial(jax.jit, static_argnames="chunk")
+def _recurrent_linear_attention(q, k, v, *, chunk):
+    out, state = _chunked_causal(q, k, v, chunk)
+    return (out, state), _checks.output_status((out, state))
+
+
 # --- public: validate → jitted core → finish ----------------------------------------------
 
 
@@ -284,3 +324,33 @@ def softmax_attention(
     q, k, v = _qkv(q, k, v, causal=causal)
     s = _scale(scale, q.shape[-1], q.dtype)
     return _finish(*_softmax_attention(q, k, v, s, causal=causal), q=q, k=k, v=v)
+
+
+def recurrent_linear_attention(
+    q: Data, k: Data, v: Data, *, chunk: int = 64, state: bool = False
+) -> Float[Array, "*b n m"] | tuple[Float[Array, "*b n m"], Float[Array, "*b d m"]]:
+    """Causal linear attention as a recurrence over a constant-size state (T9, fast memory).
+
+    ``S_t = S_{t−1} + k_t v_tᵀ``, ``o_t = q_tᵀ S_t / t``: the normalisation of
+    ``linear_attention(q, k, v, causal=True)``, which it equals to rounding.
+    Computed ``chunk`` rows at a time: the masked parallel form inside a chunk,
+    the ``d × m`` state carried between chunks by ``lax.scan``, so memory is
+    ``O(chunk² + chunk·(d + m) + d·m)`` per batch element, never ``n × n``.
+
+    **Arguments:** ``q``, ``k``, ``v`` as in the module docstring, with as many
+    queries as keys; ``chunk``: rows per chunk, a positive integer (static;
+    values above ``n`` act as ``n``); ``state``: also return the final state.
+
+    **Returns:** ``(..., n, m)``; with ``state=True``, also ``S_n = KᵀV``
+    ``(..., d, m)`` (unnormalised).
+
+    **Raises:** as ``linear_attention``; ``ValueError`` for a ``chunk`` that is
+    not a positive integer.
+    """
+    q, k, v = _qkv(q, k, v, causal=True)
+    size = _checks.count(chunk, "chunk")
+    if size < 1:
+        raise ValueError(f"chunk must be a positive integer, got {chunk!r}")
+    result, status = _recurrent_linear_attention(q, k, v, chunk=min(size, q.shape[-2]))
+    out, final = _checks.finish(result, status, dict(q=q, k=k, v=v), dtype=q.dtype)
+    return (out, final) if state else out
