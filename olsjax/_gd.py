@@ -88,20 +88,19 @@ def _blocks(d: int, m: int, xx, yy):
     return jnp.concatenate([top, bottom], axis=-2)
 
 
-@functools.partial(jax.jit, static_argnames=("d", "m", "steps"))
-def _construct_gd(eta, preconditioner, *, d: int, m: int, steps: int) -> GDTransformer:
+@functools.partial(jax.jit, static_argnames=("d", "m"))
+def _gd_layer(eta, preconditioner, *, d: int, m: int) -> dict[str, Array]:
+    """One layer's ``W_Q, W_K, W_V, W_P`` (compiled once per ``d, m``, whatever the number of layers)."""
     dtype = eta.dtype
     eye_d, eye_m = jnp.eye(d, dtype=dtype), jnp.eye(m, dtype=dtype)
     zero_d, zero_m = jnp.zeros((d, d), dtype), jnp.zeros((m, m), dtype)
     # x_j P x_iᵀ is the score of query j and key i: P on the query side, I on the key side.
-    w_q = _blocks(d, m, eye_d if preconditioner is None else preconditioner, zero_m)
-    layer = dict(
-        w_q=w_q,
+    return dict(
+        w_q=_blocks(d, m, eye_d if preconditioner is None else preconditioner, zero_m),
         w_k=_blocks(d, m, eye_d, zero_m),
         w_v=_blocks(d, m, zero_d, -eye_m),
         w_p=_blocks(d, m, zero_d, eta * eye_m),
     )
-    return GDTransformer(**{k: jnp.broadcast_to(w, (steps, *w.shape)) for k, w in layer.items()}, steps=steps)
 
 
 def construct_gd(
@@ -140,7 +139,8 @@ def construct_gd(
     if dtype not in (np.float32, np.float64):
         raise TypeError(f"dtype must be float32 or float64, got {dtype}")
     eta = _positive(eta, "eta", dtype)
-    return _construct_gd(jnp.asarray(eta, dtype), preconditioner, d=d, m=m, steps=steps)
+    layer = _gd_layer(jnp.asarray(eta, dtype), preconditioner, d=d, m=m)
+    return GDTransformer(**{k: jnp.broadcast_to(w, (steps, *w.shape)) for k, w in layer.items()}, steps=steps)
 
 
 def _tokens(x, y, queries):

@@ -10,9 +10,10 @@ solved ``R_t β_t = z_t`` per prefix: backward stable, so each ``β_t`` meets
 the ``p = 1`` bound ``c·u·(κ_t + κ_t²·tan θ_t)`` like a QR solve.
 ``method="sherman-morrison"`` is the textbook update of ``P = (XᵀX)⁻¹``
 (initialised from the first ``d`` rows by an inverse of their Gram matrix):
-it works with ``XᵀX``, so its error grows like ``u·κ²`` and its update of
-``P`` drifts from symmetry and accumulates along the stream; it is there for
-comparison (THEOREMS.md T9, docs/memory.md) and for its ``O(d²)`` step.
+it works with ``XᵀX``, so its error grows at least like ``u·κ²``, and its
+update of ``P`` accumulates rounding along the stream (measured past the
+``p = 2`` bound, THEOREMS.md T9); it is there for comparison and for its
+``O(d²)`` step (QR: ``O(d²(d + m))``).
 
 *Hopfield.* Patterns are the rows ``x_μ`` of ``X`` ``(N, d)``; a state ``ξ``
 is a row ``(d,)``. Energies and one synchronous update each:
@@ -67,7 +68,6 @@ def _qr_step(carry, row):
     return rz, rz
 
 
-@jax.jit
 def _rls_qr(x, y):
     d = x.shape[-1]
     rows = (jnp.moveaxis(x, -2, 0), jnp.moveaxis(y, -2, 0))
@@ -92,7 +92,6 @@ def _sm_step(carry, row):
     return (p, beta, g), (beta, p, g)
 
 
-@jax.jit
 def _rls_sherman_morrison(x, y):
     d = x.shape[-1]
     head_x, head_y = x[..., :d, :], y[..., :d, :]
@@ -104,9 +103,16 @@ def _rls_sherman_morrison(x, y):
     betas = jnp.concatenate([beta[None], betas], axis=0)
     ps = jnp.concatenate([p[None], ps], axis=0)
     gs = jnp.concatenate([g[None], gs], axis=0)
-    # κ̂² = ‖G‖₂‖P‖₂ with P the running inverse: NaN/inf or ≤ 0 once P has drifted to garbage.
+    # κ̂² = ‖G‖₂‖P‖₂ with P the running inverse; NaN/inf once P has broken down.
     kappa = jnp.sqrt(jnp.linalg.norm(gs, ord=2, axis=(-2, -1)) * jnp.linalg.norm(ps, ord=2, axis=(-2, -1)))
     return jnp.moveaxis(betas, 0, -3), jnp.moveaxis(kappa, 0, -1)
+
+
+@functools.partial(jax.jit, static_argnames="method")
+def _rls(x, y, limit, *, method):
+    beta, kappa = (_rls_qr if method == "qr" else _rls_sherman_morrison)(x, y)
+    bad = ~(kappa <= limit)  # NaN counts as bad
+    return jnp.where(bad[..., None, None], jnp.nan, beta), kappa, jnp.any(bad)
 
 
 def rls_limit(method: str, n: int, d: int, dtype) -> float:
@@ -127,7 +133,8 @@ def rls(
     **Arguments:** ``X`` ``(..., n, d)`` with ``n ≥ d``; ``Y`` ``(..., n, m)``
     or ``(..., n)``; ``method``: ``"qr"`` (default, square-root RLS,
     backward stable, ``p = 1``) or ``"sherman-morrison"`` (the rank-one update
-    of ``(XᵀX)⁻¹``, ``p = 2`` at best, drifts on ill-conditioned streams).
+    of ``(XᵀX)⁻¹``, for comparison: no error bound, it drifts on
+    ill-conditioned streams, THEOREMS.md T9).
 
     **Returns:** ``(..., n − d + 1, d, m)`` (``(..., n − d + 1, d)`` for a
     vector ``Y``): entry ``t − d`` holds ``β_t``. Prefixes ``t < d`` are not
@@ -145,16 +152,13 @@ def rls(
     n, d = x.shape[-2:]
     if n < d:
         raise ValueError(f"X has n={n} rows and d={d} columns: rls needs n >= d (a prefix of rank d)")
-    core = _rls_qr if method == "qr" else _rls_sherman_morrison
-    beta, kappa = core(jnp.asarray(x), jnp.asarray(y))
     limit = rls_limit(method, n, d, x.dtype)
-    bad = ~(kappa <= limit)  # NaN counts as bad
-    beta = jnp.where(bad[..., None, None], jnp.nan, beta)
-    if _checks.is_concrete(kappa) and bool(jnp.any(bad)):
+    beta, kappa, bad = _rls(x, y, np.asarray(limit, jax.dtypes.canonicalize_dtype(x.dtype)), method=method)
+    if _checks.is_concrete(bad) and bool(bad):
         _checks.finite_input(x, "X")
         _checks.finite_input(y, "Y")
         flat = np.asarray(kappa).reshape(-1, kappa.shape[-1])
-        task, first = divmod(int(np.argmax(~(np.asarray(flat) <= limit))), flat.shape[-1])
+        task, first = divmod(int(np.argmax(~(flat <= limit))), flat.shape[-1])
         raise ValueError(
             f"prefix t={first + d} of X (task {task}) is numerically rank-deficient for rls method "
             f"{method!r}: its condition estimate κ̂ = {flat[task, first]:.2e} exceeds {limit:.2e} "
