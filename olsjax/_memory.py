@@ -46,7 +46,7 @@ from jax.typing import ArrayLike
 from jaxtyping import Array, Float
 
 from . import _checks
-from ._attention import _softmax_matrix, linear_memory
+from ._attention import _softmax_matrix
 from ._checks import Data
 from ._gd import _positive, _steps
 from ._linalg import gram, mm, mT, xty
@@ -188,8 +188,9 @@ def _polynomial_field(x, xi, degree: int):
 
 def _update(x, xi, energy: str, degree: int, beta):
     if energy == "quadratic":
-        # One linear-attention step (×N, which leaves the sign alone): ξᵀXᵀX.
-        return _sign(mm(xi, linear_memory(x, x)), xi)
+        # One linear-attention step, scores then values, times N: (ξᵀXᵀ)X. Without the 1/N,
+        # ±1 data stay integers, exact, so a zero field (a tie) is exactly zero.
+        return _sign(mm(mm(xi, mT(x)), x), xi)
     if energy == "polynomial":
         return _sign(_polynomial_field(x, xi, degree), xi)
     return mm(_softmax_matrix(xi, x, beta, False), x)
