@@ -107,12 +107,52 @@ def shift(results: dict):
     return fig
 
 
+def hopfield(results: dict):
+    """Success rate against N/d for every rule and width."""
+    r = results["hopfield"]
+    fig, ax = new(1, 1, size=(6.5, 4.0))
+    styles = {"quadratic": "o-", "polynomial": "s-", "exponential": "^-"}
+    dims = r["settings"]["dims"]
+    for c in r["curves"]:
+        colour = f"C{dims.index(c['d'])}"
+        ax.semilogx(np.asarray(c["n"]) / c["d"], c["success"], styles[c["rule"]], color=colour, ms=4,
+                    label=f"{c['rule']}, d = {c['d']}")
+    ax.axvline(0.138, color="k", ls=":", lw=1, label="0.138 (classical)")
+    ax.axhline(0.5, color="grey", lw=0.8)
+    ax.set(xlabel="stored patterns per dimension N/d", ylabel="exact retrieval rate",
+           title=f"Hopfield retrieval from cues with {r['settings']['flip_fraction']:.0%} flipped signs")
+    ax.legend(fontsize=7, ncol=2)
+    ax.grid(alpha=0.3)
+    return fig
+
+
+def memory(results: dict):
+    """Bytes held and time per token against the context length n, both forms."""
+    rows = results["memory"]["rows"]
+    fig, ax = new(1, 2, size=(5.2, 3.8))
+    ns = [x["n"] for x in rows]
+    for key in rows[0]:
+        if "(" in key:  # the byte counts
+            ax[0].loglog(ns, [x[key] for x in rows], "o-", ms=3, label=key)
+    for key, style in (("parallel seconds per token", "o-"), ("recurrent seconds per token", "s-")):
+        pts = [(x["n"], x[key]) for x in rows if key in x]
+        ax[1].loglog(*zip(*pts), style, ms=4, label=key.replace(" seconds per token", " form"))
+    ax[0].set(xlabel="tokens n", ylabel="bytes", title="memory: n² and n·(d+m) vs constant d·m")
+    ax[1].set(xlabel="tokens n", ylabel="seconds per token (median)", title="time per token")
+    for a in ax:
+        a.legend(fontsize=7)
+        a.grid(alpha=0.3)
+    return fig
+
+
 FIGURES = {
     "reachability": (reachability, "Training reachability: (a) the d = 1 slope, (b) excess loss, "
                      "(c) effective coefficients, (d) W_QW_Kᵀ against Σ⁻¹, identified and free parts"),
     "in_context": (in_context, "Trained linear self-attention vs one GD step; the trained preconditioner "
                    "converges to Ahn et al.'s Γ*"),
     "shift": (shift, "Fixed parameters under distribution shift against rebuilding from the new context"),
+    "hopfield": (hopfield, "Hopfield retrieval: classical, polynomial and exponential energies"),
+    "memory": (memory, "Fast memory: the recurrent state's constant size against the growing context"),
 }
 
 
