@@ -21,8 +21,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import testing
-from ._attention import softmax_attention
+from ._attention import linear_attention, recurrent_linear_attention, softmax_attention
 from ._construct import construct_ols, construct_regression_attention
+from ._gd import construct_gd, predict_in_context
+from ._memory import hopfield_energy, hopfield_retrieve, rls
 from ._ranges import one_layer_limit, refinement_limit
 from ._routes import ROUTES
 from ._transformer import RegressionAttention, attention_matrix, forward, regression_attention
@@ -352,6 +354,127 @@ def _t13_t4_past(case: Case, route: str, dtype) -> Measurement:
     return Measurement(testing.relative_error(out, expected) if refused else 0.0, 0.05, above=True)
 
 
+# T8–T10 (olsjax/_gd.py, olsjax/_memory.py): references in float64 numpy, written from the formulas.
+#: Layers of the T8 stack; k < GD_LAYERS steps switch the last layers off (W_P = 0: e + 0·attn = e
+#: exactly), so every k runs the same compiled 8-layer stack.
+GD_LAYERS = 8
+
+
+def _t8_gd(case: Case, route: str, dtype) -> Measurement:
+    # ‖f − X*W_k‖ / (k·η‖Σ‖·max_j‖W_j‖ + ‖XᵀY‖/n)·‖X*‖) ≤ c·u for k = 1..8, η = 1/λ_max(Σ)
+    # (proofs/test_t8_gd.py: errors of a contraction add up over the steps).
+    pr = case.problem
+    x, y, q = (np.asarray(a, np.float64) for a in (pr.x, pr.y, pr.queries))
+    n, d = x.shape
+    sigma = x.T @ x / n
+    eta = 1 / np.linalg.eigvalsh(sigma)[-1]
+    stack = construct_gd(d, y.shape[1], eta=eta, steps=GD_LAYERS, dtype=dtype)
+    w, iterates, worst = np.zeros((d, y.shape[1])), [], 0.0
+    for k in range(1, GD_LAYERS + 1):
+        w = w - eta * x.T @ (x @ w - y) / n
+        iterates.append(w)
+        on = (np.arange(GD_LAYERS) < k).astype(dtype)[:, None, None]
+        params = dataclasses.replace(stack, w_p=stack.w_p * on)
+        out = np.asarray(predict_in_context(params, *_arrays(case, dtype)), np.float64)
+        scale = k * eta * (np.linalg.norm(sigma, 2) * max(map(np.linalg.norm, iterates))
+                           + np.linalg.norm(x.T @ y) / n) * np.linalg.norm(q)
+        worst = max(worst, np.linalg.norm(out - q @ w) / scale)
+    return Measurement(float(worst), testing.DEFAULT_C * testing.unit_roundoff(dtype))
+
+
+def _t8_newton(case: Case, route: str, dtype) -> Measurement:
+    pr = case.problem
+    inverse = np.vectorize(float)(testing.exact_gram_inverse(pr.x) * len(pr.x)).astype(dtype)
+    stack = construct_gd(pr.x.shape[1], pr.y.shape[1], eta=1.0, steps=GD_LAYERS, preconditioner=inverse)
+    first = (np.arange(GD_LAYERS) < 1).astype(dtype)[:, None, None]  # one layer: the rest off, as in _t8_gd
+    out = predict_in_context(dataclasses.replace(stack, w_p=stack.w_p * first), *_arrays(case, dtype))
+    return _bounded(out, case.prediction, kappa=pr.kappa, p=2, dtype=dtype, tan_theta=pr.tan_theta)
+
+
+def _t9_recurrent(case: Case, route: str, dtype) -> Measurement:
+    # Entrywise |o − o_ref| ≤ 2(n + d)·u·(|q_t|ᵀΣ_{i≤t}|k_i||v_i|ᵀ)/t (proofs/test_t9_memory.py);
+    # the value is the worst ratio to it. Queries and keys X, values Y.
+    x, y, _ = _arrays(case, dtype)
+    n, d = x.shape
+    chunk = {"chunk=7": 7}[route]  # a partial last chunk (n = 33); proofs/ run 1, 2, 3, 7, n, > n
+    out = np.asarray(recurrent_linear_attention(x, x, y, chunk=chunk), np.float64)
+    x64, y64 = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    t = np.arange(1, n + 1)[:, None]
+    ref = np.einsum("nd,ndm->nm", x64, np.cumsum(x64[:, :, None] * y64[:, None, :], axis=0)) / t
+    size = np.einsum("nd,ndm->nm", np.abs(x64), np.cumsum(np.abs(x64)[:, :, None] * np.abs(y64)[:, None, :], axis=0)) / t
+    return Measurement(float(np.max(np.abs(out - ref) / (2 * (n + d) * testing.unit_roundoff(dtype) * size))), 1.0)
+
+
+def _rls_ratios(x, y, beta, dtype) -> np.ndarray:
+    """error/(p = 1 bound) of every prefix ``t ≥ d`` against ``numpy.linalg.lstsq`` in float64."""
+    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    d = x.shape[1]
+    ratios = []
+    for t in range(d, len(x) + 1):
+        ref = np.linalg.lstsq(x[:t], y[:t], rcond=None)[0]
+        bound = testing.error_bound(dtype, np.linalg.cond(x[:t]), 1, tan_theta=testing.tan_theta(x[:t], y[:t]))
+        ratios.append(testing.relative_error(beta[t - d], ref) / bound)
+    return np.nan_to_num(np.array(ratios), nan=np.inf)
+
+
+def _t9_rls(case: Case, route: str, dtype) -> Measurement:
+    x, y, _ = _arrays(case, dtype)
+    return Measurement(float(_rls_ratios(x, y, np.asarray(rls(x, y)), dtype).max()), 1.0)
+
+
+@functools.lru_cache(maxsize=None)
+def _t9_drift(dtype) -> Measurement:
+    """Sherman–Morrison on a fixed ill-conditioned stream (30 × 4, κ = 1e4, exact fit, seed 0)."""
+    pr = testing.make_problem(np.random.default_rng(0), 30, 4, 2, kappa=1e4, noise=0.0, dtype=dtype)
+    beta = np.asarray(rls(pr.x, pr.y, method="sherman-morrison"))
+    # Measured 4.1e5 × the p = 1 bound (square-root RLS: 0.005 ×); "drifts" means by more than 100 ×.
+    return Measurement(float(_rls_ratios(pr.x, pr.y, beta, dtype).max()), 100.0, above=True)
+
+
+def _t9_sherman_morrison(case: Case, route: str, dtype) -> Measurement:
+    return _t9_drift(dtype)
+
+
+def _t10_update(case: Case, route: str, dtype) -> Measurement:
+    pr = case.problem
+    if route == "quadratic":
+        # ±1 patterns and cues (signs of the case's X and queries): integers, exact; value = mismatches.
+        x, cues = (np.where(np.asarray(a) > 0, 1.0, -1.0).astype(dtype) for a in (pr.x, pr.queries))
+        field = cues.astype(np.float64) @ x.T.astype(np.float64) @ x.astype(np.float64)
+        expected = np.where(field > 0, 1.0, np.where(field < 0, -1.0, cues))
+        return Measurement(float(np.sum(np.asarray(hopfield_retrieve(x, cues)) != expected)), 0.5)  # none
+    # Modern: ‖ξ' − Xᵀsoftmax(βXξ)‖ ≤ c·u·(d + β·M·‖ξ‖)·M per cue, β = 1 (proofs/test_t10_hopfield.py).
+    x, _, cues = _arrays(case, dtype)
+    x64, c64 = np.asarray(x, np.float64), np.asarray(cues, np.float64)
+    s = c64 @ x64.T
+    w = np.exp(s - s.max(axis=1, keepdims=True))
+    ref = (w / w.sum(axis=1, keepdims=True)) @ x64
+    out = np.asarray(hopfield_retrieve(x, cues, energy="exponential", beta=1.0), np.float64)
+    big = np.max(np.linalg.norm(x64, axis=1))
+    bound = testing.DEFAULT_C * testing.unit_roundoff(dtype) * (x64.shape[1] + big * np.linalg.norm(c64, axis=1)) * big
+    return Measurement(float(np.max(np.linalg.norm(out - ref, axis=1) / bound)), 1.0)
+
+
+def _t10_energy(case: Case, route: str, dtype) -> Measurement:
+    # Five updates from the queries, β = 1: the largest rise E(ξ_{t+1}) − E(ξ_t) over the rounding
+    # of E, c·u·(|lse| + ‖ξ‖² + M² + log N), must stay ≤ 2 (it is negative where E decreases).
+    x, _, xi = _arrays(case, dtype)
+    x64 = np.asarray(x, np.float64)
+    worst = -np.inf
+    for _ in range(5):
+        energy = np.asarray(hopfield_energy(x, xi, energy="exponential"), np.float64)
+        following = hopfield_retrieve(x, xi, energy="exponential")
+        after = np.asarray(hopfield_energy(x, following, energy="exponential"), np.float64)
+        xi64 = np.asarray(xi, np.float64)
+        s = xi64 @ x64.T
+        lse = s.max(axis=1) + np.log(np.exp(s - s.max(axis=1, keepdims=True)).sum(axis=1))
+        rounding = testing.DEFAULT_C * testing.unit_roundoff(dtype) * (
+            np.abs(lse) + np.sum(xi64**2, axis=1) + np.max(np.sum(x64**2, axis=1)) + np.log(len(x64)))
+        worst = max(worst, float(np.max((after - energy) / rounding)))
+        xi = following
+    return Measurement(worst, 2.0)
+
+
 DTYPES = ("float64", "float32")
 
 
@@ -454,6 +577,17 @@ CLAIMS: tuple[Claim, ...] = (
         _t13_t4_past,
         suite="ranges",
     ),
+    Claim("T8", "k attention layers on tokens [x, y] = k explicit GD steps, k = 1..8 (× scale)", ("eta=1/λmax",), _t8_gd),
+    Claim("T8", "one layer with preconditioner Σ⁻¹, η = 1 (Newton step) = OLS X*β", ("P=Σ⁻¹",), _t8_newton),
+    Claim("T9", "chunked recurrence S_t = S_{t−1} + k_t v_tᵀ = parallel causal attention (× entrywise bound)",
+          ("chunk=7",), _t9_recurrent),
+    Claim("T9", "recursive least squares (square-root) = OLS on every prefix t ≥ d (× p = 1 bound)", ("qr",), _t9_rls),
+    Claim("T9", "Sherman–Morrison RLS misses p = 1 on an ill-conditioned stream (κ = 1e4, × bound)",
+          ("sherman-morrison",), _t9_sherman_morrison, dtypes=("float64",)),
+    Claim("T10", "Hopfield update = attention step (quadratic: sign mismatches; exponential: × bound)",
+          ("quadratic", "exponential"), _t10_update),
+    Claim("T10", "modern Hopfield energy never increases along updates (largest rise × rounding)",
+          ("exponential",), _t10_energy),
     Claim("T11", "softmax attention output stays in [min Y, max Y]", ("softmax",), _t11_softmax),
     Claim("T11", "OLS (forward pass) leaves [min Y, max Y] on extrapolating queries", ("qr",), _t11_escape),
 )
