@@ -21,7 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import testing
-from ._attention import linear_attention, recurrent_linear_attention, softmax_attention
+from ._attention import recurrent_linear_attention, softmax_attention
 from ._construct import construct_ols, construct_regression_attention
 from ._gd import construct_gd, predict_in_context
 from ._memory import hopfield_energy, hopfield_retrieve, rls

@@ -26,7 +26,6 @@ increases" is asserted up to twice that.
 from __future__ import annotations
 
 import numpy as np
-import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
