@@ -43,8 +43,19 @@ from ._linalg import gram, xty
 from ._lstsq import _lstsq, _lstsq_gram, prepare_route, unscaled
 from ._ranges import default_layers, forward_limit
 from ._routes import SVD, Auto, Route
-from ._transformer import LinearTransformer, _augmented_gram, _biased, _leaves, _projected_memory, _tokens
-from ._transformer import _apply, gram_memory, readout
+from ._transformer import (
+    LinearTransformer,
+    _apply,
+    _augmented_gram,
+    _biased,
+    _leaves,
+    _projected_memory,
+    _tokens,
+    gram_memory,
+    readout,
+)
+
+__all__ = ["construct_ols", "forward", "lstsq", "shard_rows"]
 
 #: A mesh axis name, or several (rows split over their product).
 Axis = Hashable | tuple[Hashable, ...]
@@ -76,7 +87,7 @@ def _check_axis(mesh: Any, axis: Axis, rows: int, name: str) -> None:
         )
 
 
-def row_axis(a: Any, name: str, mesh: Mesh | None = None, axis: Axis | None = None) -> tuple[Mesh, Axis]:
+def _row_axis(a: Any, name: str, mesh: Mesh | None = None, axis: Axis | None = None) -> tuple[Mesh, Axis]:
     """The mesh and the axis (or axes) that split the rows of ``a``: given, or read off its sharding.
 
     **Raises:** ``ValueError`` when ``a`` is not row-sharded and no ``mesh``/``axis``
@@ -233,7 +244,7 @@ def _on_mesh(tree, mesh: Mesh, spec: PartitionSpec):
 
 def _prepared(X, Y, route, ridge, rcond, mesh, axis, *, whiten: bool):
     x, y, vector = _checks.design_and_targets(_sharded_2d(X, "X"), Y)
-    mesh, axis = row_axis(x, "X", mesh, axis)
+    mesh, axis = _row_axis(x, "X", mesh, axis)
     y = _on_mesh(y, mesh, _row_spec(axis))
     route = prepare_route(route, rcond, whiten=whiten)
     ridge_, rcond_ = _checks.ridge_value(ridge, x.dtype), _checks.rcond_value(rcond, x.dtype)
@@ -382,7 +393,7 @@ def forward(
     q, x = _tokens(params, queries, context, kinds=(LinearTransformer,))
     if x.ndim != 2 or q.ndim != 2 or params.w_q.ndim != 2:
         raise ValueError(f"queries, context and params must be unbatched on a mesh, got {q.shape}, {x.shape}")
-    mesh, axis = row_axis(x, "context", mesh, axis)
+    mesh, axis = _row_axis(x, "context", mesh, axis)
     params, q = _on_mesh((params, q), mesh, PartitionSpec())
     out, status = _forward(params, q, x, _checks.real_rows(x.shape[-2], x.dtype), mesh=mesh, axis=axis)
     return _finish(out, status, {"queries": q, "context": x, **{k: v for k, v in _leaves(params).items()
