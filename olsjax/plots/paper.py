@@ -110,7 +110,7 @@ def shift(results: dict):
 def hopfield(results: dict):
     """Success rate against N/d for every rule and width."""
     r = results["hopfield"]
-    fig, ax = new(1, 1, size=(6.5, 4.0))
+    fig, ax = new(1, 1, size=(7.5, 4.6))
     styles = {"quadratic": "o-", "polynomial": "s-", "exponential": "^-"}
     dims = r["settings"]["dims"]
     for c in r["curves"]:
@@ -121,7 +121,7 @@ def hopfield(results: dict):
     ax.axhline(0.5, color="grey", lw=0.8)
     ax.set(xlabel="stored patterns per dimension N/d", ylabel="exact retrieval rate",
            title=f"Hopfield retrieval from cues with {r['settings']['flip_fraction']:.0%} flipped signs")
-    ax.legend(fontsize=7, ncol=2)
+    ax.legend(fontsize=7, ncol=4, loc="upper center", bbox_to_anchor=(0.5, -0.16))  # below: curves fill the axes
     ax.grid(alpha=0.3)
     return fig
 
