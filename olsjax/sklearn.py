@@ -129,7 +129,8 @@ class TransformerOLSRegressor(RegressorMixin, BaseEstimator):
     arrays), ``context_`` (the rows it attends to: ``X``, or ``√W(X − x̄_w)``
     with ``sample_weight``), ``coef_`` ``(n_features,)`` or
     ``(n_targets, n_features)`` and ``intercept_``, read off the transformer
-    when asked for (two small forward passes), ``n_features_in_``, ``feature_names_in_`` (pandas input).
+    when asked for (small forward passes), ``n_features_in_``,
+    ``feature_names_in_`` (pandas input).
     """
 
     # No annotations on __init__: scikit-learn stores any value and validates in fit.

@@ -118,6 +118,9 @@ def test_refusals_stay():
     ref = LinearRegression().fit(X, y)  # scipy's gelsd: the minimum-norm solution
     # κ of the kept part is ≈ 1e2: 1e-11 is three digits above the bound's u·κ², far below any wrong answer.
     np.testing.assert_allclose(ours.coef_, ref.coef_, rtol=0, atol=1e-11)
+    X[:, -1] = 3.3  # weighted mean off by an ulp (residue 4e-16): zeroed, so rank deficiency, as unweighted
+    with pytest.raises(ValueError, match="rank-deficient"):
+        TransformerOLSRegressor().fit(X, y, sample_weight=np.linspace(0.5, 2.0, len(X)))
     with pytest.raises(ValueError, match="n_samples=3 < n_features=4"):
         TransformerOLSRegressor().fit(X[:3, :4], y[:3])
 
