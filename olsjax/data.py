@@ -134,17 +134,22 @@ def diabetes(seed: int, *, test_fraction: float = 0.25) -> Split:
 
 
 def sine(
-    seed: int, *, n: int = 240, d: int = 3, noise: float = 0.1, test_fraction: float = 0.25
+    seed: int, *, n: int = 240, d: int = 3, frequency: float = 2.0, noise: float = 0.1, test_fraction: float = 0.25
 ) -> Split:
-    """The nonlinear toy ``y = sin(Xβ) + noise·e`` with ``x, e ~ N(0, I)``, ``β ~ N(0, I/d)``: no true linear weights.
+    """The nonlinear toy ``y = sin(frequency·Xβ) + noise·e``, ``x, e ~ N(0, I)``, ``β ~ N(0, I/d)``: no true linear weights.
+
+    ``Xβ`` is about standard normal, so ``frequency = 2`` takes most
+    arguments past the sine's first turning points (at ``±π/2``): a linear
+    fit explains only part of the signal.
 
     **Raises:** as ``synthetic``.
     """
     seed, n, d, noise = _int(seed, "seed", 0), _int(n, "n", 2), _int(d, "d", 1), _noise(noise)
+    frequency = _real(frequency, "frequency")
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((n, d))
     beta = rng.standard_normal((d, 1)) / math.sqrt(d)
-    y = np.sin(x @ beta) + noise * rng.standard_normal((n, 1))
+    y = np.sin(frequency * (x @ beta)) + noise * rng.standard_normal((n, 1))
     return _split("sine", x, y, seed, test_fraction)
 
 
