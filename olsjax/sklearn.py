@@ -212,6 +212,18 @@ def _loss(params: RegressionAttention, kind: str, context, targets):
     return jnp.mean(jnp.square(_predict(params, kind, context, context, targets) - targets))
 
 
+def _linear_loss(params: RegressionAttention, data):
+    return _loss(params, "linear", *data)
+
+
+def _softmax_loss(params: RegressionAttention, data):
+    return _loss(params, "softmax", *data)
+
+
+#: Module-level losses of ``(params, (X, y))``: ``train`` reuses one compiled loop across fits.
+_LOSSES = {"linear": _linear_loss, "softmax": _softmax_loss}
+
+
 class AttentionRegressor(RegressorMixin, BaseEstimator):
     """Regression by attention to the training data, trained from the OLS construction (Goulet Coulombe).
 
@@ -277,15 +289,15 @@ class AttentionRegressor(RegressorMixin, BaseEstimator):
             params = construct_regression_attention(
                 X, route=self.route, ridge=self.ridge, rcond=self.rcond, intercept=bool(self.fit_intercept)
             )
-            loss = functools.partial(_loss, kind=self.kind, context=X, targets=y)
+            loss = functools.partial(_LOSSES[self.kind], data=(X, y))
             best, curve, best_step = float(loss(params)), np.zeros(0), 0
             if self.steps:
                 # Adam normalises its steps: near a minimum it circles at the scale of the learning
                 # rate (from OLS, the linear kind's minimum, it leaves it). Keep the best iterate,
                 # judged by the training loss itself after every chunk, or the start.
                 trained = train(
-                    loss, params, steps=int(self.steps), learning_rate=self.learning_rate,
-                    validation=loss, chunk=CHUNK, progress=False,
+                    _LOSSES[self.kind], params, data=(X, y), steps=int(self.steps),
+                    learning_rate=self.learning_rate, validation=loss, chunk=CHUNK, progress=False,
                 )
                 curve = trained.losses
                 if trained.validation.min() < best:

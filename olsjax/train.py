@@ -9,12 +9,17 @@ progress bar (``tqdm``; shown only on a terminal unless ``progress=True``).
 
 The loss is full-batch by default, ``loss(params)``. With ``key`` it is
 stochastic, ``loss(params, key)``: each step gets a fresh subkey (a new batch
-of tasks, say), split deterministically from ``key``.
+of tasks, say), split deterministically from ``key``. With ``data`` the data
+are an argument, ``loss(params, data)`` (``loss(params, data, key)``), not a
+closure: the compiled loop is then reused by every call with the same
+``loss`` function, optimiser and shapes (a module-level ``loss`` and the
+default Adam at one learning rate fit many data sets on one compile).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from collections.abc import Callable
 from typing import Any
@@ -23,7 +28,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from tqdm.auto import tqdm
+from tqdm import tqdm  # the text bar: notebooks without ipywidgets warn with tqdm.auto
 
 PyTree = Any
 
@@ -56,26 +61,34 @@ def _check(steps: int, chunk: int, patience: int | None) -> None:
         raise ValueError(f"patience must be a positive int (chunks without improvement) or None, got {patience!r}")
 
 
-def _chunk_runner(loss: Callable, optimizer: optax.GradientTransformation, stochastic: bool):
-    """A jitted ``(params, state, keys) → (params, state, losses)`` running one chunk of steps."""
+@functools.lru_cache(maxsize=16)
+def _adam(learning_rate: float) -> optax.GradientTransformation:
+    """The default optimiser, one object per rate, so that ``_chunk_runner``'s cache can find it again."""
+    return optax.adam(learning_rate)
+
+
+@functools.lru_cache(maxsize=16)
+def _chunk_runner(loss: Callable, optimizer: optax.GradientTransformation, stochastic: bool, with_data: bool):
+    """A jitted ``(params, state, data, keys) → (params, state, losses)`` running one chunk of steps."""
     value_and_grad = jax.value_and_grad(loss)
 
-    def step(carry, key):
+    def step(data, carry, key):
         params, state = carry
-        value, grads = value_and_grad(params, key) if stochastic else value_and_grad(params)
+        args = ((data,) if with_data else ()) + ((key,) if stochastic else ())
+        value, grads = value_and_grad(params, *args)
         updates, state = optimizer.update(grads, state, params)
         return (optax.apply_updates(params, updates), state), value
 
     @jax.jit
-    def run(params, state, keys):
-        (params, state), values = jax.lax.scan(step, (params, state), keys)
+    def run(params, state, data, keys):
+        (params, state), values = jax.lax.scan(functools.partial(step, data), (params, state), keys)
         return params, state, values
 
-    def run_standard(params, state, keys):
+    def run_standard(params, state, data, keys):
         # optax mixes Python floats with int32 step counts: trace it under standard
         # promotion, also when the caller (or a test suite) runs JAX with strict promotion.
         with jax.numpy_dtype_promotion("standard"):
-            return run(params, state, keys)
+            return run(params, state, data, keys)
 
     return run_standard
 
@@ -87,6 +100,7 @@ def train(
     steps: int = 1000,
     learning_rate: float = 1e-2,
     optimizer: optax.GradientTransformation | None = None,
+    data: PyTree = None,
     key: jax.Array | None = None,
     validation: Callable[[PyTree], jax.Array] | None = None,
     patience: int | None = None,
@@ -96,10 +110,12 @@ def train(
 ) -> Trained:
     """Minimise ``loss`` from ``params`` with optax (Adam at ``learning_rate`` unless ``optimizer`` is given).
 
-    **Arguments:** ``loss``: ``loss(params)`` (or ``loss(params, key)`` when
-    ``key`` is given), a scalar, differentiable in ``params``; ``params``: the
-    initial pytree (seed it yourself); ``steps``: optimiser steps; ``key``: a
-    ``jax.random`` key for a stochastic loss; ``validation``: ``validation(params)``,
+    **Arguments:** ``loss``: ``loss(params)``, with ``data`` and ``key`` given
+    ``loss(params, data, key)`` (either one may be absent), a scalar,
+    differentiable in ``params``; ``params``: the initial pytree (seed it
+    yourself); ``steps``: optimiser steps; ``data``: a pytree of arrays passed
+    to ``loss`` (traced, so a new data set of the same shapes reuses the
+    compiled loop); ``key``: a ``jax.random`` key for a stochastic loss; ``validation``: ``validation(params)``,
     evaluated after every chunk; ``patience``: stop after this many chunks
     without a lower validation loss (needs ``validation``); ``chunk``: steps per
     compiled scan; ``progress``: a progress bar (``None``: only on a terminal).
@@ -111,9 +127,9 @@ def train(
     _check(steps, chunk, patience)
     if patience is not None and validation is None:
         raise ValueError("patience (early stopping) needs a validation loss: pass validation=")
-    optimizer = optimizer if optimizer is not None else optax.adam(learning_rate)
+    optimizer = optimizer if optimizer is not None else _adam(float(learning_rate))
     stochastic = key is not None
-    run = _chunk_runner(loss, optimizer, stochastic)
+    run = _chunk_runner(loss, optimizer, stochastic, data is not None)
     with jax.numpy_dtype_promotion("standard"):
         state = optimizer.init(params)
     keys = jax.random.split(key, steps) if stochastic else jnp.zeros((steps,))
@@ -125,7 +141,7 @@ def train(
     with tqdm(total=steps, desc=description, disable=disable, leave=False) as bar:
         while done < steps:
             size = min(chunk, steps - done)
-            params, state, values = run(params, state, keys[done : done + size])
+            params, state, values = run(params, state, data, keys[done : done + size])
             values = np.asarray(values)
             if not np.all(np.isfinite(values)):
                 bad = done + int(np.argmin(np.isfinite(values)))
