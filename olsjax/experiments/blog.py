@@ -48,7 +48,7 @@ BLOCK = 24
 CURVE = 200
 #: Optimiser settings: CI size and full size.
 SETTINGS = {
-    True: dict(steps=600, chunk=150, patience=2, learning_rate=2e-2),
+    True: dict(steps=600, chunk=100, patience=3, learning_rate=2e-2),
     False: dict(steps=6000, chunk=200, patience=8, learning_rate=1e-2),
 }
 
@@ -101,22 +101,39 @@ def _grid(a, digits: int = 5) -> list:
     return np.round(np.asarray(a, np.float64), digits).tolist()
 
 
+def _far(split: data.Split, ridge: np.ndarray):
+    """Extrapolating queries, their reference predictions, and where a reference leaves ``[min Y, max Y]``."""
+    far = FAR * split.x_test
+    reference = far @ (split.beta if split.beta is not None else ridge)
+    y = split.y_train
+    return far, reference, (reference < y.min()) | (reference > y.max())
+
+
+def _outside_mse(pred, reference, outside) -> float:
+    """MSE over the queries whose reference leaves ``[min Y, max Y]`` (0 if there are none)."""
+    return _mse(pred[outside], reference[outside]) if outside.any() else 0.0
+
+
 def _baselines(split: data.Split) -> dict:
     """Ridge, OLS and the constructed transformer on ``split``, and what the figures need of the data."""
     x, y, xt, yt = split.x_train, split.y_train, split.x_test, split.y_test
-    far = FAR * xt
     # The SVD route throughout: backward stable (p = 1), and one compile per shape where "auto" compiles three.
     ridge, ols = np.asarray(lstsq(x, y, ridge=RIDGE, route=ROUTE)), np.asarray(lstsq(x, y, route=ROUTE))
     constructed = np.asarray(forward(construct_ols(x, y, route=ROUTE), xt, x))
     kappa, tan = float(np.linalg.cond(x)), tan_theta(x, y)
-    far_reference = far @ (split.beta if split.beta is not None else ridge)
+    far, far_reference, outside = _far(split, ridge)
     l = construct_regression_attention(x, route="eigh", equilibrate=False)  # as models.constructed
     return {
         "n_train": x.shape[0], "n_test": xt.shape[0], "d": x.shape[1], "kappa": kappa, "tan_theta": tan,
         "beta_true": None if split.beta is None else split.beta[:, 0].tolist(),
         "beta_ridge": ridge[:, 0].tolist(), "beta_ols": ols[:, 0].tolist(),
         "ridge": {"train_mse": _mse(x @ ridge, y), "test_mse": _mse(xt @ ridge, yt),
-                  "far_mse": _mse(far @ ridge, far_reference), "inside_far": _inside(far @ ridge, y)},
+                  "far_mse": _mse(far @ ridge, far_reference), "inside_far": _inside(far @ ridge, y),
+                  "far_outside_mse": _outside_mse(far @ ridge, far_reference, outside)},
+        # T11: every softmax output with values Y lies in [min Y, max Y], so on the queries whose
+        # reference lies outside, its MSE is at least the mean squared distance to that interval.
+        "far_outside_share": float(outside.mean()),
+        "softmax_floor": _outside_mse(np.clip(far_reference, y.min(), y.max()), far_reference, outside),
         "ols": {"train_mse": _mse(x @ ols, y), "test_mse": _mse(xt @ ols, yt)},
         "constructed": {
             "test_mse": _mse(constructed, yt),
@@ -155,9 +172,8 @@ def _curve(values: np.ndarray) -> tuple[list, list]:
 def _evaluate(config: models.Config, params, initial, split: data.Split, base: dict) -> dict:
     """Every metric of one trained model (``initial``: its parameters before training), the training set as context."""
     x, y, xt, yt = split.x_train, split.y_train, split.x_test, split.y_test
-    far = FAR * xt
     ridge = np.asarray(base["beta_ridge"])[:, None]
-    far_reference = far @ (split.beta if split.beta is not None else ridge)
+    far, far_reference, outside = _far(split, ridge)
     # One call for the three query sets: one set of compiled kernels per data mode, shared by every config.
     pred = np.asarray(models.apply(params, config, np.concatenate([x, xt, far]), x, y))
     pred = dict(zip(("train", "test", "far"), np.split(pred, [len(x), len(x) + len(xt)])))
@@ -171,6 +187,7 @@ def _evaluate(config: models.Config, params, initial, split: data.Split, base: d
         "test_mse_over_ridge": _mse(pred["test"], yt) / base["ridge"]["test_mse"],
         "cosine_to_ridge": _cosine(pred["test"], xt @ ridge),
         "far_mse": _mse(pred["far"], far_reference),
+        "far_outside_mse": _outside_mse(pred["far"], far_reference, outside),
         "inside_far": _inside(pred["far"], y),
         "inside_test": _inside(pred["test"], y),
         "w_vs_sigma_inv": _relative(w, sigma_inv),
@@ -204,7 +221,7 @@ def _evaluate(config: models.Config, params, initial, split: data.Split, base: d
 def run(*, quick: bool, seed: int, progress: bool | None) -> dict:
     """Train and evaluate every configuration of the grid on every data mode (see the module docstring)."""
     settings = SETTINGS[quick]
-    splits = {mode: data.load(mode, seed, quick=quick) for mode in data.MODES}
+    splits = {mode: data.load(mode, seed) for mode in data.MODES}
     bases = {mode: _baselines(split) for mode, split in splits.items()}
     key = jax.random.key(seed)
     runs = []
@@ -243,7 +260,8 @@ def _baseline_rows(results: dict) -> list[dict]:
             "κ(X)": base["kappa"], "ridge test MSE": base["ridge"]["test_mse"],
             "OLS test MSE": base["ols"]["test_mse"], "constructed test MSE": c["test_mse"],
             "constructed vs OLS": c["relative_error_vs_ols"], "bound": c["bound"],
-            "ridge inside [min Y, max Y] (far)": base["ridge"]["inside_far"],
+            "far references outside [min Y, max Y]": base["far_outside_share"],
+            "ridge far MSE there": base["ridge"]["far_outside_mse"], "softmax floor there (T11)": base["softmax_floor"],
         })
     return rows
 
@@ -258,7 +276,7 @@ def _run_rows(results: dict) -> list[dict]:
             "β_eff vs true": m.get("effective_vs_true", "–"), "β_eff vs ridge": m.get("effective_vs_ridge", "–"),
             "W vs Σ⁻¹": m["w_vs_sigma_inv"], "W b vs Σ⁻¹ b": m.get("w_identified_error", "–"),
             "unidentified part of W": m["w_unidentified"], "its change": m.get("w_unidentified_moved", "–"),
-            "far MSE": m["far_mse"],
+            "far MSE": m["far_mse"], "far MSE outside": m["far_outside_mse"],
             "inside (far)": m["inside_far"], "best step": r["best_step"],
         })
     return rows
@@ -286,7 +304,9 @@ def sections(results: dict, figures: dict) -> list[report.Section]:
     baselines = report.Section(
         "Baselines and the exact reference",
         text=["The constructed transformer's test predictions against OLS's, relative error, beside "
-              "THEOREMS.md's bound c·u·(κ + κ²·tan θ) for the SVD route (T12: the forward pass is as accurate as its solve)."],
+              "THEOREMS.md's bound c·u·(κ + κ²·tan θ) for the SVD route (T12: the forward pass is as accurate as "
+              "its solve). On the extrapolating queries whose reference leaves [min Y, max Y], every softmax "
+              "model with values Y errs by at least the distance to that interval (T11): its 'floor'."],
         tables=[report.Table(_baseline_rows(results))],
     )
     summary = report.Section(
@@ -294,8 +314,10 @@ def sections(results: dict, figures: dict) -> list[report.Section]:
         text=["β_eff = W Xᵀ V / n (regression-like models only: softmax predictions are not linear in the "
               "queries). 'W b vs Σ⁻¹ b' compares W = W_Q W_Kᵀ with Σ⁻¹ on the only direction the data identify "
               "(b = Xᵀ V / n, T4); 'unidentified part of W' is ‖W (I − P_b)‖ / ‖W‖, invisible to every "
-              "prediction. 'inside (far)': share of extrapolating predictions within [min Y, max Y], where "
-              "every softmax output must lie (T11)."],
+              "prediction; 'its change': how far training moved that part from its random start. 'far MSE "
+              "outside': on the extrapolating queries whose reference leaves [min Y, max Y]; 'inside (far)': "
+              "share of extrapolating predictions within [min Y, max Y], where every softmax output with "
+              "values Y must lie (T11)."],
         tables=[report.Table(_run_rows(results))],
         figures=[figures["summary"]] if "summary" in figures else [],
     )
