@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 from matplotlib.colors import LogNorm
-from matplotlib.ticker import NullFormatter
+from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
 
 from ..report import Figure
 from . import new, save
@@ -57,7 +57,10 @@ def configuration(results: dict, run: dict):
     curves.semilogy(run["validation_steps"], run["validation"], "o-", ms=3, label="validation")
     curves.axhline(base["ridge"]["train_mse"], color="k", ls=":", lw=1, label="ridge (train)")
     curves.axvline(run["best_step"], color="grey", ls="--", lw=1, label="kept")
-    curves.yaxis.set_minor_formatter(NullFormatter())  # labelled minor ticks crowd a short log axis
+    # Labels at 1, 2, 3 and 5 per decade: readable whether the curves span a tenth of a decade or three.
+    curves.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 3.0, 5.0)))
+    curves.yaxis.set_major_formatter(FormatStrFormatter("%.3g"))
+    curves.yaxis.set_minor_formatter(NullFormatter())
     curves.set(xlabel="Adam step", ylabel="MSE", title="loss curves")
     curves.legend(fontsize=7)
     bars = fig.add_subplot(grid[1, 2:5])
