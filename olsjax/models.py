@@ -138,11 +138,12 @@ def _params(params, config: Config) -> dict:
     return params
 
 
-def init(key: jax.Array, config: Config, d: int, m: int, *, dtype=jnp.float64) -> PyTree:
+def init(key: jax.Array, config: Config, d: int, m: int, *, dtype=None) -> PyTree:
     """Random parameters ``N(0, 1/d)`` for inputs of width ``d`` and ``m`` target columns.
 
     **Arguments:** ``key``: a ``jax.random`` key; ``config``; ``d``, ``m``
-    ``≥ 1``; ``dtype``: float32 or float64 (float64 needs JAX's x64 mode).
+    ``≥ 1``; ``dtype``: float32 or float64 (default: float64 in JAX's x64
+    mode, float32 otherwise).
 
     **Returns:** a dict of ``(d, d)`` maps (and ``w_v`` ``(d, d)``, ``w_p``
     ``(d, m)`` with projected values).
@@ -151,6 +152,7 @@ def init(key: jax.Array, config: Config, d: int, m: int, *, dtype=jnp.float64) -
     for name, value in (("d", d), ("m", m)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} must be a positive int, got {value!r}")
+    dtype = jax.dtypes.canonicalize_dtype(jnp.float64 if dtype is None else dtype)
     names = parameter_names(config)
     keys = jax.random.split(key, len(names))
     shapes = {"w_p": (d, m)}

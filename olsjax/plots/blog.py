@@ -88,8 +88,8 @@ def summary(results: dict):
     for run in results["runs"]:
         table[names.index(run["name"]), modes.index(run["data"])] = run["metrics"]["test_mse_over_ridge"]
     fig, ax = new(size=(6.0, 7.5))
-    image = ax.imshow(table, cmap="viridis", norm=LogNorm(vmin=min(np.nanmin(table), 0.9), vmax=max(np.nanmax(table), 2)),
-                      aspect="auto")
+    norm = LogNorm(vmin=min(np.nanmin(table), 0.9), vmax=max(np.nanmax(table), 2))  # ridge level inside the scale
+    image = ax.imshow(table, cmap="viridis", norm=norm, aspect="auto")
     for (i, j), value in np.ndenumerate(table):
         if np.isnan(value):  # not trained in this run (the CI grid is smaller)
             continue
