@@ -22,6 +22,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.typing import ArrayLike
 from jaxtyping import Array, Float
 
@@ -193,21 +194,71 @@ def head(params: LinearTransformer, memory):
     return mm(memory, mm(mm(refined, params.w_ffn), params.w_p))
 
 
+def contraction(params: LinearTransformer, memory):
+    """``‖(I − A)A‖₂ / ‖A‖₂`` per task ``(*b)``, ``A = W_R S``: the refinement layers converge where it is ``< 1``.
+
+    The layers sum the series ``Σ_i (I − A)^i`` (T12), and only its action on
+    the range of ``A`` reaches the output (a minimum-norm construction has
+    ``A = I`` on the range, 0 off it). For the ``A`` of a construction
+    (similar to a symmetric positive semi-definite matrix) this ratio is
+    ``max a − 1`` once the largest eigenvalue ``a`` passes 1, so ``< 1`` is
+    exactly where the series converges on the range. On the context the
+    parameters were built from it is ``≈ c_E·u·κ`` (T13); on another context
+    it can pass 1. 0 without layers, or where ``S = 0``.
+    """
+    if not params.refinements:
+        return jnp.zeros(memory.shape[:-2], memory.dtype)
+    a = mm(params.w_r, memory)
+    norm = lambda m: jnp.linalg.norm(m, ord=2, axis=(-2, -1))  # noqa: E731
+    return norm(a - mm(a, a)) / jnp.maximum(norm(a), jnp.finfo(a.dtype).tiny)
+
+
 def readout(params: LinearTransformer, memory):
-    """``(W, c)`` with ``f(X*) = X* W + c``: ``W = W_Q H``, ``c = b_q H + b_out``, ``H`` the head."""
+    """``(W, c)`` with ``f(X*) = X* W + c``: ``W = W_Q H``, ``c = b_q H + b_out``, ``H`` the head.
+
+    NaN for a task whose refinement layers diverge on this context (``contraction ≥ 1``):
+    the layers would amplify ``I − W_R S`` geometrically, a finite wrong answer.
+    """
     h = head(params, memory)
     c = jnp.zeros(h.shape[:-2] + (1, h.shape[-1]), h.dtype)
     if params.b_q is not None:
         c = c + mm(params.b_q[..., None, :], h)
     if params.b_out is not None:
         c = c + params.b_out[..., None, :]
-    return mm(params.w_q, h), c
+    w = mm(params.w_q, h)
+    if params.refinements:
+        converges = (contraction(params, memory) < 1)[..., None, None]
+        w, c = jnp.where(converges, w, jnp.nan), jnp.where(converges, c, jnp.nan)
+    return w, c
+
+
+def refuse_diverging(params: LinearTransformer, memory, inputs: dict[str, Any]) -> None:
+    """Eagerly, after a non-finite forward pass: raise if the refinement layers diverge on this context.
+
+    Inputs with NaN/inf are named first (``_checks.finish`` would say the same).
+    """
+    rho = np.asarray(jax.device_get(contraction(params, memory)))
+    if not np.any(rho >= 1):
+        return
+    for name, a in inputs.items():
+        if a is not None:
+            _checks.finite_input(a, name)
+    raise ValueError(
+        f"the refinement layers diverge on this context: ‖(I − A)A‖₂/‖A‖₂ = {np.nanmax(rho):.3g} ≥ 1 "
+        f"for A = W_R S "
+        f"({np.count_nonzero(rho >= 1)} of {rho.size} task(s)), so it is not the context params were "
+        "built from; construct_ols(context, targets) gives OLS on it (T2), and "
+        "dataclasses.replace(params, refinements=0) applies the one-layer model as a fixed predictor"
+    )
 
 
 @functools.partial(jax.jit, static_argnames="vector")
 def _apply(queries, w, c, *, vector: bool):
     out = mm(queries, w) + c
     return out[..., 0] if vector else out
+
+
+_memory = jax.jit(fast_memory)
 
 
 @jax.jit
@@ -280,8 +331,15 @@ def forward(
     copy) when its error estimate allows, from the projections otherwise
     (``_use_gram``): either way the T12 bound holds.
 
+    On a context other than the one the parameters were built from, the
+    refinement layers' series in ``I − A``, ``A = W_R S``, may diverge: where
+    ``‖(I − A)A‖₂ ≥ ‖A‖₂`` (``contraction``) the pass refuses (NaN under
+    ``jit``) instead of returning a geometrically amplified answer; the
+    one-layer model (``refinements=0``) has no such limit.
+
     **Raises:** ``ValueError`` naming the input if the output is not finite
-    (NaN/inf in ``queries``, ``context`` or ``params``).
+    (NaN/inf in ``queries``, ``context`` or ``params``), or saying that the
+    refinement layers diverge on this context.
     """
     q, x = _tokens(params, queries, context)
     out = _streamed_forward(params, q, x) if _stream.streams(x) else None
@@ -292,7 +350,11 @@ def forward(
         out, status = _forward(params, qd, xd, _checks.real_rows(n, x.dtype))
     else:
         status = _checks.output_status(out)
-    out = _checks.finish(out, status, {"queries": q, "context": x, **_leaves(params)})
+    inputs = {"queries": q, "context": x, **_leaves(params)}
+    if params.refinements and _checks.is_concrete(status.ok) and not bool(status.ok):
+        n, rows = _checks.rows_of(x)
+        refuse_diverging(params, _memory(params, _checks.to_device(x, rows), _checks.real_rows(n, x.dtype)), inputs)
+    out = _checks.finish(out, status, inputs)
     real = q.shape[-2]
     if out.shape[-2 + params.vector] != real:
         out = out[..., :real] if params.vector else out[..., :real, :]

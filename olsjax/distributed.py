@@ -53,6 +53,7 @@ from ._transformer import (
     _tokens,
     gram_memory,
     readout,
+    refuse_diverging,
 )
 
 __all__ = ["construct_ols", "forward", "lstsq", "shard_rows"]
@@ -395,6 +396,10 @@ def forward(
         raise ValueError(f"queries, context and params must be unbatched on a mesh, got {q.shape}, {x.shape}")
     mesh, axis = _row_axis(x, "context", mesh, axis)
     params, q = _on_mesh((params, q), mesh, PartitionSpec())
-    out, status = _forward(params, q, x, _checks.real_rows(x.shape[-2], x.dtype), mesh=mesh, axis=axis)
-    return _finish(out, status, {"queries": q, "context": x, **{k: v for k, v in _leaves(params).items()
-                                                                  if v is not None}})
+    n = _checks.real_rows(x.shape[-2], x.dtype)
+    out, status = _forward(params, q, x, n, mesh=mesh, axis=axis)
+    inputs = {"queries": q, "context": x, **{k: v for k, v in _leaves(params).items() if v is not None}}
+    if params.refinements and _checks.is_concrete(status.ok) and not bool(status.ok):
+        memory = jax.jit(_memory, static_argnames=("mesh", "axis"))(params, x, n, mesh=mesh, axis=axis)
+        refuse_diverging(params, memory, inputs)
+    return _finish(out, status, inputs)
