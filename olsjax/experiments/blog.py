@@ -266,24 +266,34 @@ def _baseline_rows(results: dict) -> list[dict]:
     return rows
 
 
-def _run_rows(results: dict) -> list[dict]:
+def _accuracy_rows(results: dict) -> list[dict]:
     rows = []
     for r in results["runs"]:
         m = r["metrics"]
         rows.append({
             "data": r["data"], "model": r["name"], "train MSE": m["train_mse"], "test MSE": m["test_mse"],
             "test / ridge": m["test_mse_over_ridge"], "cos to ridge": m["cosine_to_ridge"],
-            "β_eff vs true": m.get("effective_vs_true", "–"), "β_eff vs ridge": m.get("effective_vs_ridge", "–"),
-            "W vs Σ⁻¹": m["w_vs_sigma_inv"], "W b vs Σ⁻¹ b": m.get("w_identified_error", "–"),
-            "unidentified part of W": m["w_unidentified"], "its change": m.get("w_unidentified_moved", "–"),
             "far MSE": m["far_mse"], "far MSE outside": m["far_outside_mse"],
             "inside (far)": m["inside_far"], "best step": r["best_step"],
         })
     return rows
 
 
+def _weight_rows(results: dict) -> list[dict]:
+    rows = []
+    for r in results["runs"]:
+        m = r["metrics"]
+        rows.append({
+            "data": r["data"], "model": r["name"],
+            "β_eff vs true": m.get("effective_vs_true", "–"), "β_eff vs ridge": m.get("effective_vs_ridge", "–"),
+            "W vs Σ⁻¹": m["w_vs_sigma_inv"], "W b vs Σ⁻¹ b": m.get("w_identified_error", "–"),
+            "unidentified part of W": m["w_unidentified"], "its change": m.get("w_unidentified_moved", "–"),
+        })
+    return rows
+
+
 def sections(results: dict, figures: dict) -> list[report.Section]:
-    """The report: set-up, baselines, the summary table and figure, then one figure per configuration."""
+    """The report: set-up, the summary figure, baselines, accuracy and weight tables, one figure per configuration."""
     s = results["settings"]
     intro = report.Section(
         "Set-up",
@@ -310,20 +320,29 @@ def sections(results: dict, figures: dict) -> list[report.Section]:
         tables=[report.Table(_baseline_rows(results))],
     )
     summary = report.Section(
-        "Every configuration",
+        "Test MSE across the grid",
+        text=["Each model's test MSE divided by ridge's: below 1 beats ridge."],
+        figures=[figures["summary"]] if "summary" in figures else [],
+    )
+    accuracy = report.Section(
+        "Accuracy of every configuration",
+        text=["'far MSE': on the extrapolating queries; 'far MSE outside': on those whose reference leaves "
+              "[min Y, max Y]; 'inside (far)': share of extrapolating predictions within [min Y, max Y], where "
+              "every softmax output with values Y must lie (T11). 'best step': the parameters kept by early stopping."],
+        tables=[report.Table(_accuracy_rows(results))],
+    )
+    weights = report.Section(
+        "What the weights learned (T4)",
         text=["β_eff = W Xᵀ V / n (regression-like models only: softmax predictions are not linear in the "
               "queries). 'W b vs Σ⁻¹ b' compares W = W_Q W_Kᵀ with Σ⁻¹ on the only direction the data identify "
-              "(b = Xᵀ V / n, T4); 'unidentified part of W' is ‖W (I − P_b)‖ / ‖W‖, invisible to every "
-              "prediction; 'its change': how far training moved that part from its random start. 'far MSE "
-              "outside': on the extrapolating queries whose reference leaves [min Y, max Y]; 'inside (far)': "
-              "share of extrapolating predictions within [min Y, max Y], where every softmax output with "
-              "values Y must lie (T11)."],
-        tables=[report.Table(_run_rows(results))],
-        figures=[figures["summary"]] if "summary" in figures else [],
+              "(b = Xᵀ Y / n, T4; values Y only: projected values trade W's scale with the head); 'unidentified "
+              "part of W' is ‖W (I − P_b)‖ / ‖W‖, invisible to every prediction; 'its change': how far training "
+              "moved that part from its random start."],
+        tables=[report.Table(_weight_rows(results))],
     )
     per_mode = [
         report.Section(f"Configurations on the {mode} data",
                        figures=[f for name, f in figures.items() if name.startswith(f"{mode}-")])
         for mode in s["modes"]
     ]
-    return [intro, baselines, summary, *per_mode]
+    return [intro, summary, baselines, accuracy, weights, *per_mode]
