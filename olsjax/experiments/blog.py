@@ -22,7 +22,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
-from tqdm.auto import tqdm
+from tqdm import tqdm  # the text bar, as olsjax.train (tqdm.auto warns without ipywidgets)
 
 from .. import data, models, report
 from .._construct import construct_ols, construct_regression_attention
