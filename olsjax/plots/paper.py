@@ -93,10 +93,12 @@ def shift(results: dict):
     fig, ax = new(1, 2, size=(5.2, 3.8))
     nan = lambda v: np.nan if v is None else v  # noqa: E731  (every task refused: no point drawn)
     for m in r["settings"]["methods"]:
+        refused = any(x[m] is None for x in r["scaled"] + r["shifted"])
+        label = f"{m} (line ends: every task refused)" if refused else m
         ax[0].loglog([x["scale"] for x in r["scaled"]], _floor([nan(x[m]) for x in r["scaled"]]), "o-", ms=3,
-                     label=m)
+                     label=label)
         ax[1].semilogy([x["shift"] for x in r["shifted"]], _floor([nan(x[m]) for x in r["shifted"]]), "o-",
-                       ms=3, label=m)
+                       ms=3, label=label)
     for a in ax:
         a.set_ylim(FLOOR, 1e3)
     ax[0].set_xticks(SCALE_TICKS, [f"{t:g}" for t in SCALE_TICKS], minor=False)
