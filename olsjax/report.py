@@ -21,7 +21,7 @@ body { font-family: system-ui, -apple-system, Segoe UI, sans-serif; max-width: 1
        margin: 2em auto; padding: 0 1em; color: #222; line-height: 1.45; }
 h1 { border-bottom: 2px solid #444; padding-bottom: .2em; }
 h2 { margin-top: 2em; border-bottom: 1px solid #bbb; }
-table { border-collapse: collapse; margin: 1em 0; font-size: .9em; }
+.table { overflow-x: auto; } table { border-collapse: collapse; margin: 1em 0; font-size: .9em; }
 th, td { border: 1px solid #ccc; padding: .25em .6em; text-align: right; }
 th { background: #f0f0f0; } td:first-child, th:first-child { text-align: left; }
 figure { margin: 1em 0; } figure img { max-width: 100%; border: 1px solid #ddd; }
@@ -75,7 +75,7 @@ def _table(table: Table) -> str:
         for row in table.rows
     )
     caption = f"<caption>{html.escape(table.caption)}</caption>" if table.caption else ""
-    return f"<table>{caption}<tr>{head}</tr>{body}</table>"
+    return f'<div class="table"><table>{caption}<tr>{head}</tr>{body}</table></div>'
 
 
 def _figure(figure: Figure) -> str:
