@@ -16,6 +16,7 @@ from matplotlib.colors import LogNorm
 from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
 
 from ..report import Figure
+
 from . import new, save
 
 _MAP = "RdBu_r"
@@ -62,6 +63,9 @@ def configuration(results: dict, run: dict):
     curves.yaxis.set_major_formatter(FormatStrFormatter("%.3g"))
     curves.yaxis.set_minor_formatter(NullFormatter())
     curves.set(xlabel="Adam step", ylabel="MSE", title="loss curves")
+    # A log axis spanning less than a decade gets no major ticks: label the minor ones too.
+    for axis in (curves.yaxis.set_major_formatter, curves.yaxis.set_minor_formatter):
+        axis(FormatStrFormatter("%.3g"))
     curves.legend(fontsize=7)
     bars = fig.add_subplot(grid[1, 2:5])
     series = [("true", base["beta_true"]), ("ridge", base["beta_ridge"]), ("effective W XᵀV/n", run["effective"])]
