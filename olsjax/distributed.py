@@ -366,6 +366,10 @@ def _memory(params, context, n, *, mesh: Mesh, axis: Axis):
     return jax.shard_map(local, mesh=mesh, in_specs=specs, out_specs=PartitionSpec())(params, context)
 
 
+#: ``_memory`` compiled once, for the eager explanation of a refused forward pass.
+_memory_jit = jax.jit(_memory, static_argnames=("mesh", "axis"))
+
+
 @functools.partial(jax.jit, static_argnames=("mesh", "axis"))
 def _forward(params, queries, context, n, *, mesh, axis):
     w, c = readout(params, _memory(params, context, n, mesh=mesh, axis=axis))
@@ -400,6 +404,6 @@ def forward(
     out, status = _forward(params, q, x, n, mesh=mesh, axis=axis)
     inputs = {"queries": q, "context": x, **{k: v for k, v in _leaves(params).items() if v is not None}}
     if params.refinements and _checks.is_concrete(status.ok) and not bool(status.ok):
-        memory = jax.jit(_memory, static_argnames=("mesh", "axis"))(params, x, n, mesh=mesh, axis=axis)
+        memory = _memory_jit(params, x, n, mesh=mesh, axis=axis)
         refuse_diverging(params, memory, inputs)
     return _finish(out, status, inputs)

@@ -41,6 +41,9 @@ SHIFTS = np.linspace(0.0, 4.0, 9)
 METHODS = ("targets form, built on source", "paper form (one layer), built on source",
            "paper form + refinement layers, built on source", "GD step, η = n/(n+d+1)",
            "rebuilt on each new context")
+#: ``forward`` under ``jit``: a task whose refinement layers diverge is NaN, not an error for the batch.
+_forward_or_nan = jax.jit(forward)
+
 #: The share of tasks on which ``forward`` refuses the refinement layers (they diverge there).
 REFUSED = "refinement layers refused"
 
@@ -63,8 +66,7 @@ def errors(source: dict, x: np.ndarray, y: np.ndarray, xq: np.ndarray) -> dict[s
     preds = {
         METHODS[0]: regression_attention(source["targets"], xq, x, y),
         METHODS[1]: forward(source["paper"], xq, x),
-        # Under jit a task whose layers diverge is NaN rather than an error for the whole batch.
-        METHODS[2]: jax.jit(forward)(source["refined"], xq, x),
+        METHODS[2]: _forward_or_nan(source["refined"], xq, x),
         METHODS[3]: predict_in_context(source["gd"], jnp.asarray(x), jnp.asarray(y), jnp.asarray(xq)),
         METHODS[4]: regression_attention(construct_regression_attention(x), xq, x, y),
     }
